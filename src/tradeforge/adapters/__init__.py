@@ -1,0 +1,1 @@
+"""Adapters: storage, exchanges, notifications — implementations of tradeforge.ports."""

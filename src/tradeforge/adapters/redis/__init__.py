@@ -1,0 +1,1 @@
+"""Redis-backed adapters (counters; the Celery broker is configured in tradeforge.jobs)."""

@@ -1,0 +1,1 @@
+"""Relational storage: SQLite by default, PostgreSQL by URL."""

@@ -1,0 +1,1 @@
+"""HTTP routers, one module per feature. Routers parse, call a service, wrap the result."""

@@ -1,0 +1,1 @@
+"""The ``tradeforge`` command line."""
