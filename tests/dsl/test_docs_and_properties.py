@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from tradeforge.core.candles import Candles
 from tradeforge.dsl import compile_expression, compile_script, run_expression_plan, run_signals
 
-SPEC = Path(__file__).resolve().parents[2] / "docs" / "signal-dsl.md"
+SPEC = Path(__file__).resolve().parents[2] / "src" / "tradeforge" / "docs" / "signal-dsl.md"
 BTC = "BINANCE:BTC/USDT"
 ETH = "BINANCE:ETH/USDT"
 BARS = 2500

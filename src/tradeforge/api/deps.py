@@ -13,6 +13,7 @@ from fastapi import Depends, Request, Response
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from tradeforge.adapters.candles import open_market_data
 from tradeforge.adapters.storage.counters import DatabaseCounterStore
 from tradeforge.adapters.storage.db import create_db_engine, create_session_factory
 from tradeforge.adapters.storage.repositories.accounts import SqlAccountRepository
@@ -21,6 +22,7 @@ from tradeforge.config import Settings
 from tradeforge.core.accounts import QuotaKind, Scope, User
 from tradeforge.core.clock import Clock, SystemClock
 from tradeforge.core.errors import AuthError, InvalidInputError, PermissionDeniedError
+from tradeforge.market.source import MarketDataSource
 from tradeforge.ports import CounterStore
 from tradeforge.services.accounts import AccountPolicy, AccountService, Principal
 from tradeforge.services.quotas import QuotaService, quota_settings_from
@@ -37,6 +39,7 @@ class Container:
     clock: Clock
     quota_service: QuotaService
     account_policy: AccountPolicy
+    market_data: MarketDataSource
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -81,6 +84,7 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
             max_agents_per_user=settings.max_agents_per_user,
             session_ttl=timedelta(hours=settings.session_ttl_hours),
         ),
+        market_data=open_market_data(settings),
     )
 
 
@@ -114,6 +118,13 @@ def get_account_service(container: ContainerDep, session: SessionDep) -> Account
 
 
 AccountServiceDep = Annotated[AccountService, Depends(get_account_service)]
+
+
+def get_market_data(container: ContainerDep) -> MarketDataSource:
+    return container.market_data
+
+
+MarketDataDep = Annotated[MarketDataSource, Depends(get_market_data)]
 
 
 def client_ip(request: Request, container: ContainerDep) -> str:

@@ -3,7 +3,7 @@
 Stages (one module each): :mod:`parser` (text to :mod:`ast`), :mod:`checker` (names,
 types, ranges to :mod:`ir`), :mod:`compiler` (IR to a :class:`Plan` with shared
 sub-expressions) and :mod:`runtime` (the plan over numpy arrays). Use the functions
-re-exported here; see ``docs/signal-dsl.md`` for the language.
+re-exported here; see ``tradeforge/docs/signal-dsl.md`` for the language.
 """
 
 from tradeforge.dsl.api import (
