@@ -33,8 +33,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
 
-console = Console()
-err = Console(stderr=True)
+# Piped output (scripts, CI) gets wide tables so ids and key prefixes are never cut off.
+console = Console(width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 # Feature CLIs live next to their code and are mounted here when present.
 for _name, _module in (("data", "tradeforge.cli.data"), ("backtest", "tradeforge.cli.backtest")):

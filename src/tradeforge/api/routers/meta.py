@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.routing import APIRoute
 
 from tradeforge.adapters.storage.db import backend_name, ping
 from tradeforge.adapters.storage.migrate import current_revision, head_revision
@@ -117,21 +116,20 @@ def capabilities(request: Request, principal: PrincipalDep) -> Envelope[Capabili
     """List every endpoint the calling key's scopes allow, public ones included."""
     scopes = {str(scope) for scope in principal.key.scopes}
     endpoints = []
-    for route in request.app.routes:
-        if not isinstance(route, APIRoute) or not route.include_in_schema:
-            continue
-        extra = route.openapi_extra or {}
-        auth = str(extra.get("x-auth", "none"))
-        scope = extra.get("x-required-scope")
-        if scope is not None and scope not in scopes:
-            continue
-        for method in sorted((route.methods or set()) - {"HEAD"}):
+    # The OpenAPI document is the one inventory of routes and their declared auth.
+    for path, item in request.app.openapi().get("paths", {}).items():
+        for method, operation in item.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            scope = operation.get("x-required-scope")
+            if scope is not None and scope not in scopes:
+                continue
             endpoints.append(
                 EndpointOut(
-                    method=method,
-                    path=route.path,
-                    summary=route.summary or "",
-                    auth=auth,
+                    method=method.upper(),
+                    path=path,
+                    summary=str(operation.get("summary", "")),
+                    auth=str(operation.get("x-auth", "none")),
                     scope=scope,
                 )
             )
