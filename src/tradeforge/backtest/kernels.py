@@ -1,0 +1,882 @@
+"""Backtest kernels: pure array functions compiled with numba.
+
+Array convention (all kernels):
+
+* Bars run along axis 0. Single-asset kernels take 1-D arrays of length ``n``; the portfolio
+  kernel takes 2-D ``(n, k)`` C-contiguous arrays, one column per asset, on a shared time
+  grid where ``NaN`` in ``open`` means "this asset has no candle at this time".
+* Prices, sizes and money are float64; flags are bool; enumerations are int64.
+* Signals at bar ``i`` are computed from bars ``0..i`` only (closed bars). The kernel decides
+  when they fill: the next bar's open (default) or bar ``i``'s close (``fill_at_close``).
+* Records (fills, trades) come back as 2-D float64 tables whose columns are the ``FILL_*``
+  and ``TRADE_*`` constants below. Bar numbers and enums are stored as exact float64 integers;
+  :mod:`tradeforge.backtest.engine` turns them into typed results.
+
+Three specialised kernels rather than one generic one, to keep the hot loops short:
+
+* :func:`simulate_simple_nb`: one asset, market orders, fees, slippage, sizing; no stops,
+  leverage or funding. The fast path.
+* :func:`simulate_portfolio_nb`: ``k`` assets sharing one cash balance (``k == 1`` for an
+  isolated sub-account), with limit/stop entries, stop-loss / take-profit / trailing stops,
+  leverage, liquidation, funding and portfolio-level stops.
+* :func:`sma_cross_sweep_nb`: many SMA-crossover parameter sets over one series, each
+  distinct SMA computed once, only running totals kept per parameter set.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from tradeforge.backtest.fills import (
+    ORDER_LIMIT,
+    ORDER_LIQUIDATION,
+    ORDER_MARKET,
+    ORDER_STOP,
+    clamp_to_bar,
+    fee_for,
+    limit_fill_price,
+    liquidation_price,
+    market_fill_price,
+    order_quantity,
+    stop_fill_price,
+)
+
+# Exit reasons.
+REASON_SIGNAL = 0
+REASON_STOP = 1
+REASON_TAKE_PROFIT = 2
+REASON_TRAILING = 3
+REASON_LIQUIDATION = 4
+REASON_END = 5
+REASON_PORTFOLIO_STOP = 6
+REASON_PORTFOLIO_TAKE_PROFIT = 7
+REASON_ENTRY = 8  # fills that open a position
+
+# Order status in the orders log.
+STATUS_FILLED = 0
+STATUS_REJECTED = 1  # below the minimum size, or no collateral left
+STATUS_EXPIRED = 2  # a limit/stop entry that did not fill during its bar
+
+# Fill-record columns.
+FILL_BAR = 0
+FILL_ASSET = 1
+FILL_SIDE = 2
+FILL_QTY = 3
+FILL_PRICE = 4
+FILL_FEE = 5
+FILL_REASON = 6
+FILL_ORDER_TYPE = 7
+FILL_STATUS = 8
+FILL_NCOLS = 9
+
+# Trade-record columns.
+TRADE_ASSET = 0
+TRADE_DIRECTION = 1
+TRADE_ENTRY_BAR = 2
+TRADE_EXIT_BAR = 3
+TRADE_QTY = 4
+TRADE_ENTRY_PRICE = 5
+TRADE_EXIT_PRICE = 6
+TRADE_ENTRY_FEE = 7
+TRADE_EXIT_FEE = 8
+TRADE_FUNDING = 9
+TRADE_PNL = 10
+TRADE_REASON = 11
+TRADE_AMBIGUOUS = 12
+TRADE_IS_OPEN = 13
+TRADE_NCOLS = 14
+
+# Sweep-result columns.
+SWEEP_FINAL_EQUITY = 0
+SWEEP_NUM_TRADES = 1
+SWEEP_WINS = 2
+SWEEP_FEES = 3
+SWEEP_MAX_DRAWDOWN_PCT = 4
+SWEEP_RET_SUM = 5
+SWEEP_RET_SQ_SUM = 6
+SWEEP_RET_COUNT = 7
+SWEEP_NCOLS = 8
+
+
+@njit(cache=True)
+def resolve_signal(direction: int, el: bool, xl: bool, es: bool, xs: bool) -> tuple[bool, int]:
+    """Return ``(close_current, new_direction)`` for one bar's signals and the position side.
+
+    An entry and an exit for the same side on one bar cancel out. An opposite entry closes
+    the position and opens the other side (a reversal). Entries in the direction already held
+    are ignored (no pyramiding).
+    """
+    go_long = el and not xl and not es
+    go_short = es and not xs and not el
+    if direction > 0:
+        close_it = (xl and not el) or go_short
+        return close_it, (-1 if go_short else 0)
+    if direction < 0:
+        close_it = (xs and not es) or go_long
+        return close_it, (1 if go_long else 0)
+    if go_long:
+        return False, 1
+    if go_short:
+        return False, -1
+    return False, 0
+
+
+@njit(cache=True)
+def _log_fill(
+    fills: np.ndarray,
+    nf: int,
+    bar: int,
+    asset: int,
+    side: int,
+    qty: float,
+    price: float,
+    fee: float,
+    reason: int,
+    order_type: int,
+    status: int,
+) -> int:
+    if nf >= fills.shape[0]:  # capacity is a proven bound; never write past it regardless
+        return nf + 1
+    fills[nf, FILL_BAR] = bar
+    fills[nf, FILL_ASSET] = asset
+    fills[nf, FILL_SIDE] = side
+    fills[nf, FILL_QTY] = qty
+    fills[nf, FILL_PRICE] = price
+    fills[nf, FILL_FEE] = fee
+    fills[nf, FILL_REASON] = reason
+    fills[nf, FILL_ORDER_TYPE] = order_type
+    fills[nf, FILL_STATUS] = status
+    return nf + 1
+
+
+@njit(cache=True)
+def _log_trade(
+    trades: np.ndarray,
+    nt: int,
+    asset: int,
+    direction: int,
+    entry_bar: int,
+    exit_bar: int,
+    qty: float,
+    entry_price: float,
+    exit_price: float,
+    entry_fee: float,
+    exit_fee: float,
+    funding: float,
+    reason: int,
+    ambiguous: bool,
+    is_open: bool,
+) -> int:
+    if nt >= trades.shape[0]:
+        return nt + 1
+    trades[nt, TRADE_ASSET] = asset
+    trades[nt, TRADE_DIRECTION] = direction
+    trades[nt, TRADE_ENTRY_BAR] = entry_bar
+    trades[nt, TRADE_EXIT_BAR] = exit_bar
+    trades[nt, TRADE_QTY] = qty
+    trades[nt, TRADE_ENTRY_PRICE] = entry_price
+    trades[nt, TRADE_EXIT_PRICE] = exit_price
+    trades[nt, TRADE_ENTRY_FEE] = entry_fee
+    trades[nt, TRADE_EXIT_FEE] = exit_fee
+    trades[nt, TRADE_FUNDING] = funding
+    gross = direction * qty * (exit_price - entry_price)
+    trades[nt, TRADE_PNL] = gross - entry_fee - exit_fee - funding
+    trades[nt, TRADE_REASON] = reason
+    trades[nt, TRADE_AMBIGUOUS] = 1.0 if ambiguous else 0.0
+    trades[nt, TRADE_IS_OPEN] = 1.0 if is_open else 0.0
+    return nt + 1
+
+
+@njit(cache=True)
+def simulate_simple_nb(
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    entry_long: np.ndarray,
+    exit_long: np.ndarray,
+    entry_short: np.ndarray,
+    exit_short: np.ndarray,
+    size: np.ndarray,
+    size_type: np.ndarray,
+    init_cash: float,
+    fee_rate: float,
+    slippage: float,
+    min_qty: float,
+    qty_step: float,
+    fill_at_close: bool,
+    clamp: bool,
+    capacity: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Run one asset with market orders only (1x, no stops, no funding).
+
+    ``size`` and ``size_type`` have one value per bar, or a single value for every bar.
+
+    ``capacity`` bounds the records: the number of entry-signal bars (every order-log line
+    is an entry attempt or the exit of a filled entry, so there are at most ``2 * capacity``
+    lines and ``capacity`` trades). Returns ``(equity, position, fills, trades)``: equity
+    marked at each close, the signed
+    position quantity after each bar, and the fill and trade tables.
+    """
+    n = close.shape[0]
+    equity = np.empty(n, dtype=np.float64)
+    position = np.empty(n, dtype=np.float64)
+    fills = np.empty((2 * capacity + 2, FILL_NCOLS), dtype=np.float64)
+    trades = np.empty((capacity + 2, TRADE_NCOLS), dtype=np.float64)
+    nf = 0
+    nt = 0
+    balance = init_cash
+    direction = 0
+    qty = 0.0
+    entry_px = 0.0
+    entry_fee = 0.0
+    entry_bar = -1
+    for i in range(n):
+        sig = i if fill_at_close else i - 1
+        if sig >= 0 and (entry_long[sig] or exit_long[sig] or entry_short[sig] or exit_short[sig]):
+            close_it, new_dir = resolve_signal(
+                direction, entry_long[sig], exit_long[sig], entry_short[sig], exit_short[sig]
+            )
+            ref = close[i] if fill_at_close else open_[i]
+            if close_it:
+                side = -direction
+                px = market_fill_price(ref, side, slippage, low[i], high[i], clamp)
+                fee = fee_for(qty, px, fee_rate)
+                balance += direction * qty * (px - entry_px) - fee
+                nf = _log_fill(
+                    fills, nf, i, 0, side, qty, px, fee, REASON_SIGNAL, ORDER_MARKET, STATUS_FILLED
+                )
+                nt = _log_trade(
+                    trades, nt, 0, direction, entry_bar, i, qty, entry_px, px, entry_fee, fee,
+                    0.0, REASON_SIGNAL, False, False,
+                )  # fmt: skip
+                direction = 0
+                qty = 0.0
+            if new_dir != 0 and direction == 0:
+                px = market_fill_price(ref, new_dir, slippage, low[i], high[i], clamp)
+                q = order_quantity(
+                    size[sig if size.shape[0] > 1 else 0],
+                    size_type[sig if size_type.shape[0] > 1 else 0],
+                    px, balance, balance, 1.0, fee_rate, min_qty,
+                    qty_step,
+                )  # fmt: skip
+                if q > 0.0:
+                    fee = fee_for(q, px, fee_rate)
+                    balance -= fee
+                    direction = new_dir
+                    qty = q
+                    entry_px = px
+                    entry_fee = fee
+                    entry_bar = i
+                    nf = _log_fill(
+                        fills, nf, i, 0, new_dir, q, px, fee, REASON_ENTRY, ORDER_MARKET,
+                        STATUS_FILLED,
+                    )  # fmt: skip
+                else:
+                    nf = _log_fill(
+                        fills, nf, i, 0, new_dir, 0.0, px, 0.0, REASON_ENTRY, ORDER_MARKET,
+                        STATUS_REJECTED,
+                    )  # fmt: skip
+        equity[i] = balance + direction * qty * (close[i] - entry_px)
+        position[i] = direction * qty
+    if direction != 0:
+        nt = _log_trade(
+            trades, nt, 0, direction, entry_bar, n - 1, qty, entry_px, close[n - 1], entry_fee,
+            0.0, 0.0, REASON_END, False, True,
+        )  # fmt: skip
+    if nf > fills.shape[0] or nt > trades.shape[0]:
+        raise RuntimeError("order log capacity exceeded")
+    return equity, position, fills[:nf].copy(), trades[:nt].copy()
+
+
+@njit(cache=True)
+def _stop_level(direction: int, sl_px: float, peak: float, trail: float) -> tuple[float, bool]:
+    # Return the active protective stop price (NaN when none) and whether it is the trailing one.
+    if direction > 0:
+        trail_px = peak * (1.0 - trail)
+        if trail_px > sl_px or (math.isnan(sl_px) and not math.isnan(trail_px)):
+            return trail_px, True
+        return sl_px, False
+    trail_px = peak * (1.0 + trail)
+    if trail_px < sl_px or (math.isnan(sl_px) and not math.isnan(trail_px)):
+        return trail_px, True
+    return sl_px, False
+
+
+@njit(cache=True)
+def _equity_available(
+    balance: float,
+    direction: np.ndarray,
+    qty: np.ndarray,
+    entry_px: np.ndarray,
+    margin: np.ndarray,
+    mark: np.ndarray,
+) -> tuple[float, float]:
+    upnl = 0.0
+    locked = 0.0
+    for j in range(direction.shape[0]):
+        if direction[j] != 0:
+            upnl += direction[j] * qty[j] * (mark[j] - entry_px[j])
+            locked += margin[j]
+    # Unrealised losses reduce the collateral available for new entries; profits do not.
+    return balance + upnl, balance - locked + min(upnl, 0.0)
+
+
+@njit(cache=True)
+def simulate_portfolio_nb(
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    entry_long: np.ndarray,
+    exit_long: np.ndarray,
+    entry_short: np.ndarray,
+    exit_short: np.ndarray,
+    size: np.ndarray,
+    size_type: np.ndarray,
+    order_type: np.ndarray,
+    order_price: np.ndarray,
+    sl_pct: np.ndarray,
+    tp_pct: np.ndarray,
+    trail_pct: np.ndarray,
+    funding_rate: np.ndarray,
+    leverage: np.ndarray,
+    min_qty: np.ndarray,
+    qty_step: np.ndarray,
+    init_cash: float,
+    fee_maker: float,
+    fee_taker: float,
+    slippage: float,
+    maint_margin: float,
+    liq_fee: float,
+    portfolio_sl: float,
+    portfolio_tp: float,
+    fill_at_close: bool,
+    clamp: bool,
+    capacity: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Run ``k`` assets on one shared balance with every order and risk feature.
+
+    Per-bar phases for each asset that has a candle: (1) funding on the carried position at
+    the open; (2) gaps through a stop, take-profit or liquidation price fill at the open;
+    (3) next-open mode: the previous signal's exit, then its entry (market at the open, or a
+    limit/stop order resting during the bar); (4) intrabar stop-loss / trailing / take-profit /
+    liquidation checks against the bar's low and high, worst case first; (5) signal-close
+    mode: the signal's exit and entry at the close. Exits of every asset run before entries so
+    freed collateral is available. Equity is marked at each close; portfolio-level stops are
+    checked there and close everything at the next fill point.
+
+    ``capacity`` is the number of entry-signal cells over all assets (see
+    :func:`simulate_simple_nb`). Returns ``(equity, balance, position, funding, fills,
+    trades)``; ``position`` and
+    ``funding`` are ``(n, k)``: signed quantity after each bar and funding paid in each bar.
+    """
+    n, k = close.shape
+    equity = np.empty(n, dtype=np.float64)
+    balance_out = np.empty(n, dtype=np.float64)
+    position = np.zeros((n, k), dtype=np.float64)
+    funding_out = np.zeros((n, k), dtype=np.float64)
+    fills = np.empty((2 * capacity + 2 * k + 8, FILL_NCOLS), dtype=np.float64)
+    trades = np.empty((capacity + k + 8, TRADE_NCOLS), dtype=np.float64)
+    nf = 0
+    nt = 0
+    balance = init_cash
+    direction = np.zeros(k, dtype=np.int64)
+    qty = np.zeros(k, dtype=np.float64)
+    entry_px = np.zeros(k, dtype=np.float64)
+    margin = np.zeros(k, dtype=np.float64)
+    entry_fee = np.zeros(k, dtype=np.float64)
+    entry_bar = np.full(k, -1, dtype=np.int64)
+    funding_acc = np.zeros(k, dtype=np.float64)
+    sl_px = np.full(k, np.nan)
+    tp_px = np.full(k, np.nan)
+    trail = np.full(k, np.nan)
+    peak = np.zeros(k, dtype=np.float64)
+    liq_px = np.zeros(k, dtype=np.float64)
+    ambiguous = np.zeros(k, dtype=np.bool_)
+    mark = np.zeros(k, dtype=np.float64)
+    entered_intrabar = np.zeros(k, dtype=np.bool_)
+    pending = np.full(k, -1, dtype=np.int64)  # signal bar awaiting the next open
+    resting = np.full(k, -1, dtype=np.int64)  # signal bar of a resting limit/stop entry
+    entry_dir = np.zeros(k, dtype=np.int64)  # side of the entry still to place this bar
+    exit_all_reason = -1
+    halted = False
+    for j in range(k):
+        mark[j] = np.nan
+
+    for i in range(n):
+        # Phase 1-2: funding, then gaps through protective levels at the open.
+        for j in range(k):
+            o = open_[i, j]
+            if math.isnan(o):
+                continue
+            mark[j] = o
+            entered_intrabar[j] = False
+            entry_dir[j] = 0
+            d = direction[j]
+            if d == 0:
+                continue
+            rate = funding_rate[i, j]
+            if rate != 0.0:
+                pay = d * qty[j] * o * rate
+                balance -= pay
+                funding_acc[j] += pay
+                funding_out[i, j] = pay
+            stop_px, is_trail = _stop_level(d, sl_px[j], peak[j], trail[j])
+            px = math.nan
+            reason = -1
+            otype = ORDER_MARKET
+            fee_rate = fee_taker
+            if (d > 0 and o <= liq_px[j]) or (d < 0 and o >= liq_px[j]):
+                px = o
+                reason = REASON_LIQUIDATION
+                otype = ORDER_LIQUIDATION
+                fee_rate = liq_fee
+            elif (d > 0 and o <= stop_px) or (d < 0 and o >= stop_px):
+                px = market_fill_price(o, -d, slippage, low[i, j], high[i, j], clamp)
+                reason = REASON_TRAILING if is_trail else REASON_STOP
+                otype = ORDER_STOP
+            elif (d > 0 and o > tp_px[j]) or (d < 0 and o < tp_px[j]):
+                px = o
+                reason = REASON_TAKE_PROFIT
+                otype = ORDER_LIMIT
+                fee_rate = fee_maker
+            if reason >= 0:
+                fee = fee_for(qty[j], px, fee_rate)
+                balance += d * qty[j] * (px - entry_px[j]) - fee
+                nf = _log_fill(fills, nf, i, j, -d, qty[j], px, fee, reason, otype, STATUS_FILLED)
+                nt = _log_trade(
+                    trades, nt, j, d, entry_bar[j], i, qty[j], entry_px[j], px, entry_fee[j],
+                    fee, funding_acc[j], reason, False, False,
+                )  # fmt: skip
+                direction[j] = 0
+                qty[j] = 0.0
+                margin[j] = 0.0
+            elif d > 0:
+                peak[j] = max(peak[j], o)
+            else:
+                peak[j] = min(peak[j], o)
+
+        # Phase 3a: exits at the open (previous bar's signal, or a portfolio stop).
+        if not fill_at_close:
+            for j in range(k):
+                o = open_[i, j]
+                if math.isnan(o):
+                    continue
+                sig = pending[j]
+                pending[j] = -1
+                d = direction[j]
+                close_it = False
+                reason = REASON_SIGNAL
+                if exit_all_reason >= 0:
+                    close_it = d != 0
+                    reason = exit_all_reason
+                elif sig >= 0:
+                    close_it, entry_dir[j] = resolve_signal(
+                        d, entry_long[sig, j], exit_long[sig, j], entry_short[sig, j],
+                        exit_short[sig, j],
+                    )  # fmt: skip
+                    if entry_dir[j] != 0:
+                        resting[j] = sig
+                if close_it and d != 0:
+                    px = market_fill_price(o, -d, slippage, low[i, j], high[i, j], clamp)
+                    fee = fee_for(qty[j], px, fee_taker)
+                    balance += d * qty[j] * (px - entry_px[j]) - fee
+                    nf = _log_fill(
+                        fills, nf, i, j, -d, qty[j], px, fee, reason, ORDER_MARKET, STATUS_FILLED
+                    )
+                    nt = _log_trade(
+                        trades, nt, j, d, entry_bar[j], i, qty[j], entry_px[j], px,
+                        entry_fee[j], fee, funding_acc[j], reason, False, False,
+                    )  # fmt: skip
+                    direction[j] = 0
+                    qty[j] = 0.0
+                    margin[j] = 0.0
+
+        # Phase 3b: entries placed for this bar (market at the open, or resting limit/stop).
+        for j in range(k):
+            o = open_[i, j]
+            if math.isnan(o):
+                continue
+            sig = resting[j]
+            resting[j] = -1
+            if sig < 0:
+                continue
+            new_dir = entry_dir[j]
+            if fill_at_close:
+                new_dir = 1 if entry_long[sig, j] else -1
+            if new_dir == 0 or direction[j] != 0 or halted or exit_all_reason >= 0:
+                continue
+            otype = order_type[sig, j]
+            h = high[i, j]
+            lo = low[i, j]
+            if otype == ORDER_LIMIT:
+                px = limit_fill_price(o, h, lo, order_price[sig, j], new_dir)
+                fee_rate = fee_maker
+            elif otype == ORDER_STOP:
+                px = stop_fill_price(o, h, lo, order_price[sig, j], new_dir, slippage, clamp)
+                fee_rate = fee_taker
+            else:
+                px = market_fill_price(o, new_dir, slippage, lo, h, clamp)
+                fee_rate = fee_taker
+            if math.isnan(px):
+                nf = _log_fill(
+                    fills, nf, i, j, new_dir, 0.0, order_price[sig, j], 0.0, REASON_ENTRY, otype,
+                    STATUS_EXPIRED,
+                )  # fmt: skip
+                continue
+            eq, avail = _equity_available(balance, direction, qty, entry_px, margin, mark)
+            q = order_quantity(
+                size[sig, j], size_type[sig, j], px, eq, avail, leverage[j], fee_rate,
+                min_qty[j], qty_step[j],
+            )  # fmt: skip
+            balance, nf = _open_position(
+                j, i, sig, new_dir, q, px, fee_rate, otype, balance, fills, nf, direction, qty,
+                entry_px, margin, entry_fee, entry_bar, funding_acc, sl_px, tp_px, trail, peak,
+                liq_px, ambiguous, leverage, sl_pct, tp_pct, trail_pct, maint_margin,
+            )  # fmt: skip
+            entered_intrabar[j] = otype != ORDER_MARKET
+
+        # Phase 4: intrabar protective exits, worst case first.
+        for j in range(k):
+            o = open_[i, j]
+            d = direction[j]
+            if math.isnan(o) or d == 0:
+                continue
+            h = high[i, j]
+            lo = low[i, j]
+            stop_px, is_trail = _stop_level(d, sl_px[j], peak[j], trail[j])
+            if d > 0:
+                adverse_px = max(stop_px, liq_px[j]) if not math.isnan(stop_px) else liq_px[j]
+                adverse_hit = lo <= adverse_px
+                tp_hit = h > tp_px[j]
+            else:
+                adverse_px = min(stop_px, liq_px[j]) if not math.isnan(stop_px) else liq_px[j]
+                adverse_hit = h >= adverse_px
+                tp_hit = lo < tp_px[j]
+            if entered_intrabar[j]:
+                tp_hit = False  # the favourable extreme may have printed before the entry
+            reason = -1
+            px = math.nan
+            otype = ORDER_MARKET
+            fee_rate = fee_taker
+            if adverse_hit:
+                ambiguous[j] = tp_hit
+                if adverse_px == stop_px and stop_px != liq_px[j]:
+                    px = market_fill_price(stop_px, -d, slippage, lo, h, clamp)
+                    reason = REASON_TRAILING if is_trail else REASON_STOP
+                    otype = ORDER_STOP
+                    fee_rate = fee_taker
+                else:
+                    px = clamp_to_bar(liq_px[j], lo, h, True)
+                    reason = REASON_LIQUIDATION
+                    otype = ORDER_LIQUIDATION
+                    fee_rate = liq_fee
+            elif tp_hit:
+                px = tp_px[j]
+                reason = REASON_TAKE_PROFIT
+                otype = ORDER_LIMIT
+                fee_rate = fee_maker
+            if reason >= 0:
+                fee = fee_for(qty[j], px, fee_rate)
+                balance += d * qty[j] * (px - entry_px[j]) - fee
+                nf = _log_fill(fills, nf, i, j, -d, qty[j], px, fee, reason, otype, STATUS_FILLED)
+                nt = _log_trade(
+                    trades, nt, j, d, entry_bar[j], i, qty[j], entry_px[j], px, entry_fee[j],
+                    fee, funding_acc[j], reason, ambiguous[j], False,
+                )  # fmt: skip
+                direction[j] = 0
+                qty[j] = 0.0
+                margin[j] = 0.0
+            elif d > 0:
+                peak[j] = max(peak[j], h)
+            else:
+                peak[j] = min(peak[j], lo)
+
+        # Phase 5: signal-close mode fills at this bar's close (exits first, then entries).
+        if fill_at_close:
+            for j in range(k):
+                c = close[i, j]
+                if math.isnan(open_[i, j]):
+                    continue
+                mark[j] = c
+                d = direction[j]
+                close_it = False
+                reason = REASON_SIGNAL
+                new_dir = 0
+                if exit_all_reason >= 0:
+                    close_it = d != 0
+                    reason = exit_all_reason
+                else:
+                    close_it, new_dir = resolve_signal(
+                        d, entry_long[i, j], exit_long[i, j], entry_short[i, j], exit_short[i, j]
+                    )
+                entry_dir[j] = new_dir
+                if close_it and d != 0:
+                    px = market_fill_price(c, -d, slippage, low[i, j], high[i, j], clamp)
+                    fee = fee_for(qty[j], px, fee_taker)
+                    balance += d * qty[j] * (px - entry_px[j]) - fee
+                    nf = _log_fill(
+                        fills, nf, i, j, -d, qty[j], px, fee, reason, ORDER_MARKET, STATUS_FILLED
+                    )
+                    nt = _log_trade(
+                        trades, nt, j, d, entry_bar[j], i, qty[j], entry_px[j], px,
+                        entry_fee[j], fee, funding_acc[j], reason, False, False,
+                    )  # fmt: skip
+                    direction[j] = 0
+                    qty[j] = 0.0
+                    margin[j] = 0.0
+            for j in range(k):
+                new_dir = entry_dir[j]
+                if new_dir == 0 or math.isnan(open_[i, j]) or direction[j] != 0:
+                    continue
+                if halted or exit_all_reason >= 0:
+                    continue
+                if order_type[i, j] != ORDER_MARKET:
+                    resting[j] = i  # a limit/stop entry rests during the next bar
+                    continue
+                c = close[i, j]
+                px = market_fill_price(c, new_dir, slippage, low[i, j], high[i, j], clamp)
+                eq, avail = _equity_available(balance, direction, qty, entry_px, margin, mark)
+                q = order_quantity(
+                    size[i, j], size_type[i, j], px, eq, avail, leverage[j], fee_taker,
+                    min_qty[j], qty_step[j],
+                )  # fmt: skip
+                balance, nf = _open_position(
+                    j, i, i, new_dir, q, px, fee_taker, ORDER_MARKET, balance, fills, nf,
+                    direction, qty, entry_px, margin, entry_fee, entry_bar, funding_acc, sl_px,
+                    tp_px, trail, peak, liq_px, ambiguous, leverage, sl_pct, tp_pct, trail_pct,
+                    maint_margin,
+                )  # fmt: skip
+
+        # Phase 6: mark to the close, portfolio-level stops, queue the next open's orders.
+        for j in range(k):
+            if not math.isnan(open_[i, j]):
+                mark[j] = close[i, j]
+            position[i, j] = direction[j] * qty[j]
+        eq, _ = _equity_available(balance, direction, qty, entry_px, margin, mark)
+        equity[i] = eq
+        balance_out[i] = balance
+        if exit_all_reason >= 0:
+            still_open = False
+            for j in range(k):
+                still_open = still_open or direction[j] != 0
+            if not still_open:
+                exit_all_reason = -1
+                halted = True
+        elif not halted:
+            if portfolio_sl > 0.0 and eq <= init_cash * (1.0 - portfolio_sl):
+                exit_all_reason = REASON_PORTFOLIO_STOP
+            elif portfolio_tp > 0.0 and eq >= init_cash * (1.0 + portfolio_tp):
+                exit_all_reason = REASON_PORTFOLIO_TAKE_PROFIT
+            if exit_all_reason >= 0 and fill_at_close:
+                # Signal-close convention: close everything at this same close.
+                for j in range(k):
+                    d = direction[j]
+                    if d == 0 or math.isnan(open_[i, j]):
+                        continue
+                    px = market_fill_price(close[i, j], -d, slippage, low[i, j], high[i, j], clamp)
+                    fee = fee_for(qty[j], px, fee_taker)
+                    balance += d * qty[j] * (px - entry_px[j]) - fee
+                    nf = _log_fill(
+                        fills, nf, i, j, -d, qty[j], px, fee, exit_all_reason, ORDER_MARKET,
+                        STATUS_FILLED,
+                    )  # fmt: skip
+                    nt = _log_trade(
+                        trades, nt, j, d, entry_bar[j], i, qty[j], entry_px[j], px,
+                        entry_fee[j], fee, funding_acc[j], exit_all_reason, False, False,
+                    )  # fmt: skip
+                    direction[j] = 0
+                    qty[j] = 0.0
+                    margin[j] = 0.0
+                    position[i, j] = 0.0
+                equity[i], _ = _equity_available(balance, direction, qty, entry_px, margin, mark)
+                balance_out[i] = balance
+        if not fill_at_close:
+            for j in range(k):
+                if not math.isnan(open_[i, j]):
+                    pending[j] = i
+
+    for j in range(k):
+        if direction[j] != 0:
+            nt = _log_trade(
+                trades, nt, j, direction[j], entry_bar[j], n - 1, qty[j], entry_px[j], mark[j],
+                entry_fee[j], 0.0, funding_acc[j], REASON_END, False, True,
+            )  # fmt: skip
+    if nf > fills.shape[0] or nt > trades.shape[0]:
+        raise RuntimeError("order log capacity exceeded")
+    return equity, balance_out, position, funding_out, fills[:nf].copy(), trades[:nt].copy()
+
+
+@njit(cache=True)
+def _open_position(
+    j: int,
+    i: int,
+    sig: int,
+    new_dir: int,
+    q: float,
+    px: float,
+    fee_rate: float,
+    otype: int,
+    balance: float,
+    fills: np.ndarray,
+    nf: int,
+    direction: np.ndarray,
+    qty: np.ndarray,
+    entry_px: np.ndarray,
+    margin: np.ndarray,
+    entry_fee: np.ndarray,
+    entry_bar: np.ndarray,
+    funding_acc: np.ndarray,
+    sl_px: np.ndarray,
+    tp_px: np.ndarray,
+    trail: np.ndarray,
+    peak: np.ndarray,
+    liq_px: np.ndarray,
+    ambiguous: np.ndarray,
+    leverage: np.ndarray,
+    sl_pct: np.ndarray,
+    tp_pct: np.ndarray,
+    trail_pct: np.ndarray,
+    maint_margin: float,
+) -> tuple[float, int]:
+    if q <= 0.0:
+        nf = _log_fill(fills, nf, i, j, new_dir, 0.0, px, 0.0, REASON_ENTRY, otype, STATUS_REJECTED)
+        return balance, nf
+    fee = fee_for(q, px, fee_rate)
+    balance -= fee
+    direction[j] = new_dir
+    qty[j] = q
+    entry_px[j] = px
+    margin[j] = q * px / leverage[j]
+    entry_fee[j] = fee
+    entry_bar[j] = i
+    funding_acc[j] = 0.0
+    sl_px[j] = px * (1.0 - new_dir * sl_pct[sig, j])
+    tp_px[j] = px * (1.0 + new_dir * tp_pct[sig, j])
+    trail[j] = trail_pct[sig, j]
+    peak[j] = px
+    liq_px[j] = liquidation_price(px, new_dir, leverage[j], maint_margin)
+    ambiguous[j] = False
+    nf = _log_fill(fills, nf, i, j, new_dir, q, px, fee, REASON_ENTRY, otype, STATUS_FILLED)
+    return balance, nf
+
+
+@njit(cache=True)
+def rolling_mean_nb(values: np.ndarray, window: int) -> np.ndarray:
+    """Return the simple moving average of ``values`` (NaN for the first ``window - 1`` bars)."""
+    n = values.shape[0]
+    out = np.full(n, np.nan)
+    if window <= 0 or window > n:
+        return out
+    acc = 0.0
+    for i in range(window):
+        acc += values[i]
+    out[window - 1] = acc / window
+    for i in range(window, n):
+        acc += values[i] - values[i - window]
+        out[i] = acc / window
+    return out
+
+
+@njit(cache=True)
+def sma_table_nb(close: np.ndarray, windows: np.ndarray) -> np.ndarray:
+    """Return a ``(len(windows), n)`` table with one SMA row per window."""
+    out = np.empty((windows.shape[0], close.shape[0]), dtype=np.float64)
+    for w in range(windows.shape[0]):
+        out[w] = rolling_mean_nb(close, windows[w])
+    return out
+
+
+@njit(cache=True)
+def sma_cross_sweep_nb(
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    sma: np.ndarray,
+    fast_row: np.ndarray,
+    slow_row: np.ndarray,
+    init_cash: float,
+    fee_rate: float,
+    slippage: float,
+    fill_at_close: bool,
+    clamp: bool,
+) -> np.ndarray:
+    """Run one long-only SMA crossover per ``(fast_row[p], slow_row[p])`` pair of ``sma`` rows.
+
+    Entry when the fast SMA crosses above the slow one (``f[i] > s[i]`` and
+    ``f[i-1] <= s[i-1]``), exit when it crosses below; all-in (weight 1) market orders.
+    Keeps only running totals per pair (``SWEEP_*`` columns; trades count closed round trips
+    only, like :mod:`tradeforge.backtest.stats`); rebuild one pair's full curve
+    with :func:`simulate_simple_nb` on the same signals.
+    """
+    n = close.shape[0]
+    p_count = fast_row.shape[0]
+    out = np.zeros((p_count, SWEEP_NCOLS), dtype=np.float64)
+    for p in range(p_count):
+        fast = sma[fast_row[p]]
+        slow = sma[slow_row[p]]
+        balance = init_cash
+        qty = 0.0
+        entry_px = 0.0
+        entry_fee = 0.0
+        fees = 0.0
+        trades = 0
+        wins = 0
+        peak_eq = init_cash
+        max_dd = 0.0
+        prev_eq = init_cash
+        ret_sum = 0.0
+        ret_sq = 0.0
+        ret_n = 0
+        for i in range(n):
+            sig = i if fill_at_close else i - 1
+            if sig >= 1:
+                f0 = fast[sig - 1]
+                s0 = slow[sig - 1]
+                f1 = fast[sig]
+                s1 = slow[sig]
+                ref = close[i] if fill_at_close else open_[i]
+                if qty > 0.0 and f1 < s1 and f0 >= s0:
+                    px = market_fill_price(ref, -1, slippage, low[i], high[i], clamp)
+                    fee = qty * px * fee_rate
+                    pnl = qty * (px - entry_px) - fee
+                    balance += pnl
+                    fees += fee
+                    trades += 1
+                    if pnl - entry_fee > 0.0:
+                        wins += 1
+                    qty = 0.0
+                elif qty == 0.0 and f1 > s1 and f0 <= s0:
+                    px = market_fill_price(ref, 1, slippage, low[i], high[i], clamp)
+                    q = balance / (px * (1.0 + fee_rate))
+                    if q > 0.0:
+                        entry_fee = q * px * fee_rate
+                        balance -= entry_fee
+                        fees += entry_fee
+                        qty = q
+                        entry_px = px
+            eq = balance + qty * (close[i] - entry_px)
+            r = eq / prev_eq - 1.0
+            ret_sum += r
+            ret_sq += r * r
+            ret_n += 1
+            prev_eq = eq
+            if eq > peak_eq:
+                peak_eq = eq
+            dd = 1.0 - eq / peak_eq
+            if dd > max_dd:
+                max_dd = dd
+        out[p, SWEEP_FINAL_EQUITY] = prev_eq
+        out[p, SWEEP_NUM_TRADES] = trades
+        out[p, SWEEP_WINS] = wins
+        out[p, SWEEP_FEES] = fees
+        out[p, SWEEP_MAX_DRAWDOWN_PCT] = max_dd * 100.0
+        out[p, SWEEP_RET_SUM] = ret_sum
+        out[p, SWEEP_RET_SQ_SUM] = ret_sq
+        out[p, SWEEP_RET_COUNT] = ret_n
+    return out
