@@ -37,7 +37,8 @@ app.add_typer(keys_app, name="keys")
 console = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
-# Feature CLIs live next to their code and are mounted here when present.
+# Feature CLIs live next to their code and are mounted here when present: a module exposes
+# either ``app`` (a Typer group, mounted as a sub-command) or ``command`` (one function).
 for _name, _module in (("data", "tradeforge.cli.data"), ("backtest", "tradeforge.cli.backtest")):
     try:
         _sub = importlib.import_module(_module)
@@ -45,11 +46,10 @@ for _name, _module in (("data", "tradeforge.cli.data"), ("backtest", "tradeforge
         if _missing.name != _module:
             raise
         continue
-    _attr = getattr(_sub, "app", None)
-    if isinstance(_attr, typer.Typer):
-        app.add_typer(_attr, name=_name)
-    elif callable(_attr):
-        app.command(_name)(_attr)
+    if isinstance(getattr(_sub, "app", None), typer.Typer):
+        app.add_typer(_sub.app, name=_name)
+    elif callable(getattr(_sub, "command", None)):
+        app.command(_name)(_sub.command)
 
 
 @contextmanager
