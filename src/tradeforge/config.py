@@ -70,7 +70,7 @@ class Settings(BaseSettings):
 
     session_ttl_hours: int = Field(default=12, ge=1)
     log_level: str = "INFO"
-    log_json: bool = True
+    log_json: bool | None = None  # None: JSON unless stderr is a terminal
 
     @field_validator("data_dir")
     @classmethod

@@ -11,6 +11,7 @@ import contextvars
 import json
 import logging
 import re
+import sys
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +25,7 @@ _BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',]+")
 _SECRET_FIELD = re.compile(
     r"(?i)((?:password|secret|api_key|apikey|token|authorization)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"
 )
-_STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+_STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
 
 def redact(text: str) -> str:
@@ -76,8 +77,14 @@ class TextFormatter(logging.Formatter):
         return redact(super().formatException(ei))
 
 
-def configure_logging(level: str = "INFO", json_lines: bool = True) -> None:
-    """Install one redacting handler on the root logger (idempotent)."""
+def configure_logging(level: str = "INFO", json_lines: bool | None = True) -> None:
+    """Install one redacting handler on the root logger (idempotent).
+
+    ``json_lines=None`` picks JSON when stderr is not a terminal (services, CI, files) and
+    readable text when a person is watching.
+    """
+    if json_lines is None:
+        json_lines = not sys.stderr.isatty()
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "_tradeforge", False):

@@ -110,3 +110,24 @@ def test_backtest_quota_hour_and_day_windows(
     usage = quotas.usage(key)["backtests"]
     assert usage["used"] == 30
     assert usage["period"] == "day"
+
+
+@pytest.mark.parametrize("backend", ["database", "redis"])
+def test_two_app_instances_share_the_limit(
+    make_settings,
+    database_url: str,
+    clock: FrozenClock,
+    backend: str,
+    request: pytest.FixtureRequest,
+) -> None:
+    extra = {"counter_backend": backend, "rate_limit_per_hour": 4}
+    if backend == "redis":
+        extra["redis_url"] = request.getfixturevalue("redis_url")
+    first = create_app(make_settings(database_url, **extra), clock=clock)
+    second = create_app(make_settings(database_url, **extra), clock=clock)
+    with TestClient(first) as one, TestClient(second) as two:
+        key = register(one)["api_key"]
+        for client in (one, two, one, two):
+            assert_ok(client.get("/api/v1/meta/agents/me", headers=bearer(key)))
+        assert_error(two.get("/api/v1/meta/agents/me", headers=bearer(key)), 429, "RATE_LIMITED")
+        assert_error(one.get("/api/v1/meta/agents/me", headers=bearer(key)), 429, "RATE_LIMITED")
