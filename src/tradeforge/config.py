@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     claimed_api_calls_per_day: int = Field(default=50000, ge=0)
 
     session_ttl_hours: int = Field(default=12, ge=1)
+
+    backtest_workers: int = Field(default=2, ge=1, le=64)
+    run_jobs_in_process: bool = True  # False: jobs are run by 'tradeforge worker' / Celery
     log_level: str = "INFO"
     log_json: bool | None = None  # None: JSON unless stderr is a terminal
 
