@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from tradeforge.core.candles import Candles
+from tradeforge.ports import CandleSource
 
 
 class SeriesKind(StrEnum):
@@ -73,21 +73,8 @@ class FundingRates:
         return FundingRates(self.timestamp[lo:hi], self.rate[lo:hi])
 
 
-class MarketDataSource(Protocol):
-    """Read access to candles and funding rates (a superset of ``CandleSource``)."""
-
-    def load(
-        self,
-        exchange_id: str,
-        symbol: str,
-        timeframe: str,
-        start_ms: int | None = None,
-        end_ms: int | None = None,
-    ) -> Candles: ...
-
-    def available_range(
-        self, exchange_id: str, symbol: str, timeframe: str
-    ) -> tuple[int, int] | None: ...
+class MarketDataSource(CandleSource, Protocol):
+    """Read access to candles (``CandleSource``) plus series listing and funding rates."""
 
     def list_series(self) -> list[SeriesInfo]:
         """Return every stored series (native timeframes only, not derivable ones)."""
