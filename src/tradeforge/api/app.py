@@ -11,11 +11,12 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 
+from tradeforge.api import docs_content  # noqa: F401  # registers the DSL and data documents
 from tradeforge.api.deps import Container, build_container
 from tradeforge.api.envelope import ErrorEnvelope
 from tradeforge.api.errors import install_error_handlers
 from tradeforge.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from tradeforge.api.routers import auth, docs, meta
+from tradeforge.api.routers import auth, docs, market, meta, research
 from tradeforge.buildinfo import VERSION
 from tradeforge.config import Settings, get_settings
 from tradeforge.core.clock import Clock
@@ -109,7 +110,7 @@ def create_app(
     )
     app.state.container = container
     install_error_handlers(app)
-    for router in (meta.router, auth.router, docs.router):
+    for router in (meta.router, auth.router, docs.router, market.router, research.router):
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.openapi = lambda: _custom_openapi(app)  # type: ignore[method-assign]  # FastAPI's documented override
     app.add_middleware(
