@@ -8,7 +8,8 @@ installed in editable mode next to the peers::
     .venv-bench/bin/python benchmarks/bench_backtest.py            # all workloads
     .venv-bench/bin/python benchmarks/bench_backtest.py --record-fixture
 
-Workloads (signals come from TA-Lib directly: the DSL front end is not wired in yet):
+Workloads (signals come from TA-Lib directly; ``bench_strategy.py`` runs W1 written in the
+Signal DSL through the public backtest use case):
 
 * W1  RSI(14) mean reversion (enter < 30, exit > 70), 5 bps fee + 5 bps slippage, on 2 years
       of BTC/USDT 1h and on all BTC/USDT 1m candles in the data set (about 3 months).

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tradeforge.adapters.storage.migrate import head_revision
 from tradeforge.cli.main import app
 from tradeforge.config import get_settings
 
@@ -57,7 +58,7 @@ def test_every_command_has_help(command: list[str]) -> None:
 
 def test_version_and_db_upgrade() -> None:
     assert "tradeforge" in invoke("version")
-    assert "revision 0001" in invoke("db", "upgrade")
+    assert f"revision {head_revision()}" in invoke("db", "upgrade")
 
 
 def test_user_and_key_lifecycle() -> None:

@@ -43,6 +43,7 @@ STATUS_BY_CLASS: tuple[tuple[type[e.TradeforgeError], int], ...] = (
 )
 
 STATUS_BY_CODE: dict[str, int] = {
+    "BACKTEST_CANCELLED": 409,
     "CONFIGURATION_ERROR": 500,
     "INTERNAL_ERROR": 500,
 }
@@ -52,6 +53,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "VALIDATION_ERROR": (400, "Invalid or missing parameters."),
     "INVALID_PERMISSIONS": (400, "A requested scope does not exist."),
     "INVALID_CLAIM_CODE": (400, "The claim code is wrong, used or expired (codes last 30 min)."),
+    "BACKTEST_UNSUPPORTED": (400, "The script uses a feature the backtest engine lacks."),
     "DSL_SYNTAX_ERROR": (400, "The Signal DSL text does not parse; see error.details.line."),
     "DSL_UNKNOWN_NAME": (400, "Unknown function, variable or keyword in the Signal DSL text."),
     "DSL_TYPE_ERROR": (400, "A Signal DSL value has the wrong type (number vs true/false)."),
@@ -76,6 +78,7 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "DATA_UNAVAILABLE": (404, "The requested market data is not available."),
     "METHOD_NOT_ALLOWED": (405, "The path exists but not with this method."),
     "CONFLICT": (409, "The request clashes with the resource's current state."),
+    "BACKTEST_CANCELLED": (409, "The backtest was cancelled before it finished."),
     "ALREADY_CLAIMED": (409, "The agent is already claimed."),
     "AGENT_LIMIT_REACHED": (409, "The user already owns the maximum number of agents."),
     "KEY_OWNED_BY_OTHER_USER": (409, "The agent's key belongs to another user."),
