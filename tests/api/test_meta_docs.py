@@ -128,3 +128,10 @@ def test_interactive_docs_are_served_locally(client: TestClient) -> None:
     register_op = spec["paths"]["/api/v1/meta/register"]["post"]
     assert "422" not in register_op["responses"]
     assert "400" in register_op["responses"]
+
+
+def test_backtesting_execution_model_is_served(client: TestClient) -> None:
+    page = client.get("/api/v1/docs/backtesting", headers={"Accept": "text/markdown"})
+    assert page.status_code == 200
+    assert "next bar" in page.text.lower()
+    assert "sharpe" in page.text.lower()

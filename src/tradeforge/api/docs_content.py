@@ -91,3 +91,10 @@ register_document(
     "How expressions are evaluated on stored data; named universes like top20.",
     lambda _: research_markdown(),
 )
+register_document(
+    "backtesting",
+    "Backtesting: execution model and metrics",
+    "When orders fill, how fees, slippage, stops, leverage, liquidation and funding work, "
+    "and the formula of every metric.",
+    lambda _: read_document("backtesting"),
+)
