@@ -133,5 +133,5 @@ def test_interactive_docs_are_served_locally(client: TestClient) -> None:
 def test_backtesting_execution_model_is_served(client: TestClient) -> None:
     page = client.get("/api/v1/docs/backtesting", headers={"Accept": "text/markdown"})
     assert page.status_code == 200
-    assert "next bar" in page.text.lower()
+    assert "next candle's open" in page.text.lower()
     assert "sharpe" in page.text.lower()
