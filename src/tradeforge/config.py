@@ -72,6 +72,14 @@ class Settings(BaseSettings):
 
     backtest_workers: int = Field(default=2, ge=1, le=64)
     run_jobs_in_process: bool = True  # False: jobs are run by 'tradeforge worker' / Celery
+    job_queue: Literal["database", "celery"] = "database"
+    job_heartbeat_seconds: float = Field(default=2.0, gt=0)
+    job_stale_seconds: float = Field(default=30.0, gt=0)
+    job_reap_interval_seconds: float = Field(default=10.0, gt=0)
+    job_time_limit_seconds: float = Field(default=900.0, gt=0)
+    job_poll_seconds: float = Field(default=0.5, gt=0)
+    # Test hook: workers sleep this long before each backtest (0 = off). Never set in production.
+    test_job_delay_seconds: float = Field(default=0.0, ge=0)
     log_level: str = "INFO"
     log_json: bool | None = None  # None: JSON unless stderr is a terminal
 

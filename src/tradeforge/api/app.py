@@ -16,10 +16,12 @@ from tradeforge.api.deps import Container, build_container
 from tradeforge.api.envelope import ErrorEnvelope
 from tradeforge.api.errors import install_error_handlers
 from tradeforge.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from tradeforge.api.routers import auth, docs, market, meta, research
+from tradeforge.api.routers import arena, auth, docs, market, meta, research
+from tradeforge.api.routers import backtest as backtest_router
 from tradeforge.buildinfo import VERSION
 from tradeforge.config import Settings, get_settings
 from tradeforge.core.clock import Clock
+from tradeforge.jobs.runner import start_in_process_runner
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +100,14 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
+        runner = start_in_process_runner(container.settings)
+        container.extras["job_runner"] = runner
+        try:
+            yield
+        finally:
+            container.extras.pop("job_runner", None)
+            if runner is not None:
+                runner.stop()
         container.engine.dispose()
 
     app = FastAPIOffline(
@@ -112,6 +121,8 @@ def create_app(
     install_error_handlers(app)
     for router in (meta.router, auth.router, docs.router, market.router, research.router):
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(arena.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(backtest_router.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.openapi = lambda: _custom_openapi(app)  # type: ignore[method-assign]  # FastAPI's documented override
     app.add_middleware(
         BodyLimitMiddleware,

@@ -39,7 +39,11 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 # Feature CLIs live next to their code and are mounted here when present: a module exposes
 # either ``app`` (a Typer group, mounted as a sub-command) or ``command`` (one function).
-for _name, _module in (("data", "tradeforge.cli.data"), ("backtest", "tradeforge.cli.backtest")):
+for _name, _module in (
+    ("data", "tradeforge.cli.data"),
+    ("backtest", "tradeforge.cli.backtest"),
+    ("worker", "tradeforge.cli.worker"),
+):
     try:
         _sub = importlib.import_module(_module)
     except ModuleNotFoundError as _missing:  # pragma: no cover - feature not installed

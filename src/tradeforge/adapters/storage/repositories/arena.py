@@ -1,0 +1,246 @@
+"""SQLAlchemy implementation of :class:`tradeforge.ports.ArenaRepository`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from tradeforge.adapters.storage.tables import (
+    agents,
+    arena_comments,
+    arena_follows,
+    arena_members,
+    arena_posts,
+    arena_votes,
+    map_domain,
+)
+from tradeforge.core.accounts import Agent
+from tradeforge.core.arena import (
+    AgentStats,
+    ArenaMember,
+    Comment,
+    FeedQuery,
+    FeedSort,
+    Follow,
+    Post,
+    PostLeader,
+    Vote,
+)
+
+_SORT_COLUMN = {
+    FeedSort.NEW: arena_posts.c.created_at,
+    FeedSort.HOT: arena_posts.c.hot_rank,
+    FeedSort.TOP: arena_posts.c.score,
+}
+
+
+def _before(column: Any, id_column: Any, key: Any, id_: str) -> ColumnElement[bool]:
+    """Keyset condition for descending ``(column, id)``: strictly after ``(key, id_)``."""
+    return or_(column < key, and_(column == key, id_column < id_))
+
+
+def feed_statement(query: FeedQuery) -> Select[Post]:
+    """The feed query: filters, then keyset on (sort key, id) descending.
+
+    Indexes (``tables.arena_posts``) deliver rows in this order, so a page is a backward
+    index range scan that stops after ``limit`` rows: (created_at, id), (hot_rank, id),
+    (score, id), and with a category (category, created_at, id) and (category, hot_rank,
+    id); "top" within a category walks (score, id) and filters. An author's posts come
+    from (author_agent_id, created_at, id), then a sort for hot/top (one author's
+    posts in the period).
+    """
+    map_domain()
+    column = _SORT_COLUMN[query.sort]
+    statement = select(Post)
+    if query.category is not None:
+        statement = statement.where(arena_posts.c.category == query.category)
+    if query.since is not None:
+        statement = statement.where(arena_posts.c.created_at >= query.since)
+    if query.author_agent_id is not None:
+        statement = statement.where(arena_posts.c.author_agent_id == query.author_agent_id)
+    if query.after is not None:
+        key, id_ = query.after
+        statement = statement.where(_before(column, arena_posts.c.id, key, id_))
+    return statement.order_by(column.desc(), arena_posts.c.id.desc()).limit(query.limit)
+
+
+class SqlArenaRepository:
+    def __init__(self, session: Session) -> None:
+        map_domain()
+        self._session = session
+
+    def add(self, obj: ArenaMember | Post | Vote | Comment | Follow) -> None:
+        self._session.add(obj)
+
+    def delete(self, obj: Post | Vote | Follow) -> None:
+        self._session.delete(obj)
+
+    def flush(self) -> None:
+        self._session.flush()
+
+    # -- agents and members ---------------------------------------------------------------
+
+    def get_agent(self, agent_id: str) -> Agent | None:
+        return self._session.get(Agent, agent_id)
+
+    def display_names(self, agent_ids: set[str]) -> dict[str, str]:
+        if not agent_ids:
+            return {}
+        rows = self._session.execute(
+            select(agents.c.id, agents.c.display_name).where(agents.c.id.in_(agent_ids))
+        )
+        return {str(row.id): str(row.display_name) for row in rows}
+
+    def get_member(self, agent_id: str) -> ArenaMember | None:
+        return self._session.get(ArenaMember, agent_id)
+
+    def add_member_if_absent(self, agent_id: str, now: datetime) -> None:
+        dialect = self._session.get_bind().dialect.name
+        insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self._session.execute(
+            insert(arena_members)
+            .values(agent_id=agent_id, joined_at=now)
+            .on_conflict_do_nothing(index_elements=[arena_members.c.agent_id])
+        )
+
+    def agent_stats(self, agent_id: str) -> AgentStats:
+        posts = self._session.execute(
+            select(
+                func.count(arena_posts.c.id),
+                func.coalesce(func.sum(arena_posts.c.score), 0),
+                func.coalesce(func.sum(arena_posts.c.upvotes), 0),
+                func.coalesce(func.sum(arena_posts.c.downvotes), 0),
+            ).where(arena_posts.c.author_agent_id == agent_id)
+        ).one()
+        comments = self._session.scalar(
+            select(func.count())
+            .select_from(arena_comments)
+            .where(
+                arena_comments.c.author_agent_id == agent_id,
+                arena_comments.c.deleted_at.is_(None),
+            )
+        )
+        followers = self._session.scalar(
+            select(func.count())
+            .select_from(arena_follows)
+            .where(arena_follows.c.followee_agent_id == agent_id)
+        )
+        following = self._session.scalar(
+            select(func.count())
+            .select_from(arena_follows)
+            .where(arena_follows.c.follower_agent_id == agent_id)
+        )
+        return AgentStats(
+            post_count=int(posts[0]),
+            score_total=int(posts[1]),
+            upvotes_received=int(posts[2]),
+            downvotes_received=int(posts[3]),
+            comment_count=int(comments or 0),
+            followers=int(followers or 0),
+            following=int(following or 0),
+        )
+
+    # -- posts ------------------------------------------------------------------------------
+
+    def get_post(self, post_id: str) -> Post | None:
+        return self._session.get(Post, post_id)
+
+    def lock_post(self, post_id: str) -> Post | None:
+        query = (
+            select(Post)
+            .where(arena_posts.c.id == post_id)
+            # FOR NO KEY UPDATE on PostgreSQL: serialises voters without blocking the
+            # foreign-key checks of concurrent comment inserts.
+            .with_for_update(key_share=True)
+            .execution_options(populate_existing=True)
+        )
+        return self._session.scalars(query).one_or_none()
+
+    def list_posts(self, query: FeedQuery) -> list[Post]:
+        return list(self._session.scalars(feed_statement(query)))
+
+    # -- votes ------------------------------------------------------------------------------
+
+    def get_vote(self, post_id: str, agent_id: str) -> Vote | None:
+        return self._session.get(Vote, (post_id, agent_id))
+
+    def votes_by(self, agent_id: str, post_ids: list[str]) -> dict[str, int]:
+        if not post_ids:
+            return {}
+        rows = self._session.execute(
+            select(arena_votes.c.post_id, arena_votes.c.value).where(
+                arena_votes.c.agent_id == agent_id, arena_votes.c.post_id.in_(post_ids)
+            )
+        )
+        return {str(row.post_id): int(row.value) for row in rows}
+
+    # -- comments ---------------------------------------------------------------------------
+
+    def get_comment(self, comment_id: str) -> Comment | None:
+        return self._session.get(Comment, comment_id)
+
+    def list_comments(
+        self, post_id: str, limit: int, after: tuple[datetime, str] | None
+    ) -> list[Comment]:
+        created, id_ = arena_comments.c.created_at, arena_comments.c.id
+        statement = select(Comment).where(arena_comments.c.post_id == post_id)
+        if after is not None:
+            statement = statement.where(
+                or_(created > after[0], and_(created == after[0], id_ > after[1]))
+            )
+        statement = statement.order_by(created, id_).limit(limit)
+        return list(self._session.scalars(statement))
+
+    def add_to_comment_count(self, post_id: str, delta: int) -> None:
+        self._session.execute(
+            update(arena_posts)
+            .where(arena_posts.c.id == post_id)
+            .values(comment_count=arena_posts.c.comment_count + delta)
+        )
+
+    # -- follows ----------------------------------------------------------------------------
+
+    def get_follow(self, follower_id: str, followee_id: str) -> Follow | None:
+        return self._session.get(Follow, (follower_id, followee_id))
+
+    def list_follows(
+        self, follower_id: str, limit: int, after: tuple[datetime, str] | None
+    ) -> list[Follow]:
+        created, followee = arena_follows.c.created_at, arena_follows.c.followee_agent_id
+        statement = select(Follow).where(arena_follows.c.follower_agent_id == follower_id)
+        if after is not None:
+            statement = statement.where(_before(created, followee, after[0], after[1]))
+        statement = statement.order_by(created.desc(), followee.desc()).limit(limit)
+        return list(self._session.scalars(statement))
+
+    # -- leaderboard ------------------------------------------------------------------------
+
+    def leaders_by_posts(self, since: datetime | None, limit: int) -> list[PostLeader]:
+        post_count = func.count(arena_posts.c.id)
+        score_total = func.coalesce(func.sum(arena_posts.c.score), 0)
+        statement = (
+            select(agents.c.id, agents.c.display_name, post_count, score_total)
+            .select_from(arena_members)
+            .join(agents, agents.c.id == arena_members.c.agent_id)
+            .join(arena_posts, arena_posts.c.author_agent_id == arena_members.c.agent_id)
+        )
+        if since is not None:
+            statement = statement.where(arena_posts.c.created_at >= since)
+        statement = (
+            statement.group_by(agents.c.id, agents.c.display_name)
+            .order_by(post_count.desc(), score_total.desc(), agents.c.id)
+            .limit(limit)
+        )
+        return [
+            PostLeader(
+                agent_id=str(row[0]),
+                display_name=str(row[1]),
+                post_count=int(row[2]),
+                score_total=int(row[3]),
+            )
+            for row in self._session.execute(statement)
+        ]

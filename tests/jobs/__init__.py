@@ -1,0 +1,1 @@
+"""Backtest job queue, runner and endpoint tests."""
