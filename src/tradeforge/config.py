@@ -70,6 +70,12 @@ class Settings(BaseSettings):
 
     session_ttl_hours: int = Field(default=12, ge=1)
 
+    # Live market data: read-through fetching of recent closed candles through ccxt.
+    market_live: bool = False
+    market_live_max_candles: int = Field(default=5000, ge=1, le=100_000)
+    market_live_refresh_seconds: float = Field(default=30.0, ge=0)
+    market_live_api_url: str | None = None  # send exchange requests to a mirror instead
+
     backtest_workers: int = Field(default=2, ge=1, le=64)
     run_jobs_in_process: bool = True  # False: jobs are run by 'tradeforge worker' / Celery
     job_queue: Literal["database", "celery"] = "database"

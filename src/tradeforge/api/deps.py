@@ -65,6 +65,37 @@ def build_counters(settings: Settings, engine: Engine) -> CounterStore:
     return DatabaseCounterStore(engine)
 
 
+def build_market_data(settings: Settings, clock: Clock) -> MarketDataSource:
+    """Bundled + downloaded candles; with ``market_live``, topped up from the exchange."""
+    store = open_market_data(settings)
+    if not settings.market_live:
+        return store
+    from tradeforge.adapters.exchanges.downloader import CcxtDownloader, create_exchange
+    from tradeforge.adapters.exchanges.live import ReadThroughMarketData
+    from tradeforge.market.symbols import resolve_exchange
+
+    user = store.user
+    assert user is not None
+
+    def downloader_for(exchange_id: str) -> CcxtDownloader:
+        info = resolve_exchange(exchange_id)
+        # A request is waiting: fail over to stored data fast instead of backing off for long.
+        exchange = create_exchange(
+            info, api_base_url=settings.market_live_api_url, timeout_ms=5_000
+        )
+        return CcxtDownloader(
+            info.id, user, clock=clock, exchange=exchange, max_retries=1, backoff_s=0.25
+        )
+
+    return ReadThroughMarketData(
+        store,
+        downloader_for,
+        clock,
+        max_candles=settings.market_live_max_candles,
+        min_refresh_seconds=settings.market_live_refresh_seconds,
+    )
+
+
 def build_container(settings: Settings, clock: Clock | None = None) -> Container:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_db_engine(settings.effective_database_url)
@@ -84,7 +115,7 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
             max_agents_per_user=settings.max_agents_per_user,
             session_ttl=timedelta(hours=settings.session_ttl_hours),
         ),
-        market_data=open_market_data(settings),
+        market_data=build_market_data(settings, clock),
     )
 
 
