@@ -67,7 +67,7 @@ ESCAPES = [
 def test_escape_attempt_is_rejected_with_code_and_position(script: str):
     start = time.perf_counter()
     report = validate(script, ["BINANCE:BTC/USDT"])
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < 5.0  # a hang guard, not a speed target
     assert not report.valid
     err = report.errors[0]
     assert err["code"] in ALL_CODES

@@ -219,15 +219,12 @@ def test_many_submissions_from_concurrent_clients_all_finish_exactly_once(
     client = make_client(run_jobs_in_process=True, backtest_workers=2)
     keys = [new_key(client, f"Agent {i}")[0] for i in range(4)]
     submitted: list[tuple[str, str]] = []
-    latencies: list[float] = []
     lock = threading.Lock()
 
     def submitter(key: str) -> None:
         for _ in range(5):
-            began = time.perf_counter()
             job_id = submit(client, key)
             with lock:
-                latencies.append(time.perf_counter() - began)
                 submitted.append((key, job_id))
 
     threads = [threading.Thread(target=submitter, args=(key,)) for key in keys]
@@ -240,8 +237,6 @@ def test_many_submissions_from_concurrent_clients_all_finish_exactly_once(
     assert all(f["status"] == "completed" for f in finals)
     assert all(f["attempts"] == 1 for f in finals)
     assert len({f["result_id"] for f in finals}) == 20
-    latencies.sort()
-    assert latencies[int(len(latencies) * 0.95) - 1] < 1.0
     with container_of(client).engine.connect() as connection:
         rows = connection.execute(select(func.count()).select_from(backtest_results)).scalar_one()
     assert rows == 20
