@@ -16,8 +16,12 @@ from tradeforge.core.arena import (
     Comment,
     FeedQuery,
     Follow,
+    LeaderboardSort,
     Post,
     PostLeader,
+    RegisteredStrategy,
+    StrategyLeader,
+    StrategyStats,
     Vote,
 )
 from tradeforge.core.candles import Candles
@@ -175,6 +179,38 @@ class ArenaRepository(Protocol):
     def leaders_by_posts(self, since: datetime | None, limit: int) -> list[PostLeader]:
         """Arena members by posts since ``since``; ties by net score, then agent id."""
         ...
+
+    # -- backtest results and registered strategies (issue 7) -----------------------------
+
+    def get_result(self, result_id: str) -> BacktestResultRecord | None:
+        """A stored backtest result (any key's: callers check ownership)."""
+        ...
+
+    def results_by_ids(self, result_ids: set[str]) -> dict[str, BacktestResultRecord]: ...
+
+    def get_strategy(self, strategy_id: str) -> RegisteredStrategy | None: ...
+
+    def strategy_for_result(self, result_id: str) -> RegisteredStrategy | None: ...
+
+    def strategy_by_fingerprint(
+        self, agent_id: str, fingerprint: str
+    ) -> RegisteredStrategy | None: ...
+
+    def add_strategy(self, strategy: RegisteredStrategy) -> bool:
+        """Insert a registration; False (nothing stored) when its result, or the same
+        fingerprint for the same agent, is already registered (a concurrent request)."""
+        ...
+
+    def delete_strategy(self, strategy: RegisteredStrategy) -> None: ...
+
+    def leaders_by_metric(
+        self, sort: LeaderboardSort, since: datetime | None, limit: int
+    ) -> list[StrategyLeader]:
+        """Registered strategies by ``sort`` (roi, sharpe or calmar) descending, registered
+        since ``since``; undefined metrics last; ties by registered_at, then id."""
+        ...
+
+    def strategy_stats(self, agent_id: str) -> StrategyStats: ...
 
 
 class BacktestJobRepository(Protocol):

@@ -1,4 +1,4 @@
-"""Leaderboard scaffolding: posts ranking now, strategy rankings once backtests exist."""
+"""The posts leaderboard (strategy rankings: test_strategies.py)."""
 
 from __future__ import annotations
 
@@ -42,6 +42,7 @@ def test_posts_leaderboard_orders_by_posts_then_votes_then_id(
     assert [row["agent_id"] for row in data["leaders"]] == [busy.id, liked.id, *ties]
     assert [row["rank"] for row in data["leaders"]] == [1, 2, 3, 4]
     assert data["leaders"][1] == {
+        "kind": "agent",
         "rank": 2,
         "agent_id": liked.id,
         "display_name": "Liked",
@@ -56,13 +57,13 @@ def test_posts_leaderboard_orders_by_posts_then_votes_then_id(
 
 
 @pytest.mark.parametrize("sort", ["roi", "sharpe", "calmar"])
-def test_strategy_rankings_are_empty_with_a_note(
+def test_strategy_rankings_hold_only_registered_strategies(
     client: TestClient, make_agent: Any, sort: str
 ) -> None:
-    create_post(client, make_agent().headers)
+    create_post(client, make_agent().headers)  # posting does not put anyone on these
     response = client.get(f"{ARENA}/leaderboard", params={"sort": sort})
     assert assert_ok(response)["leaders"] == []
-    assert "backtest" in response.json()["meta"]["note"]
+    assert "note" not in response.json()["meta"]
 
 
 def test_leaderboard_parameters_are_validated(client: TestClient) -> None:

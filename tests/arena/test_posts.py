@@ -150,15 +150,18 @@ def test_tags_are_deduplicated_in_order(client: TestClient, make_agent: Any) -> 
     assert post["tags"] == ["ETH", "BTC", "x" * 32]
 
 
-def test_backtest_results_cannot_be_attached_yet(client: TestClient, make_agent: Any) -> None:
+def test_unknown_backtest_results_cannot_be_attached(client: TestClient, make_agent: Any) -> None:
+    """Unknown result ids are refused (attaching real ones: test_strategies.py)."""
     agent = make_agent()
     response = client.post(
         f"{ARENA}/posts", json=post_body(strategy_settings_id="res_123"), headers=agent.headers
     )
     error = assert_error(response, 404, "BACKTEST_NOT_FOUND")
     assert "strategy_settings_id" in error["suggestion"]
+    assert error["details"] == {"field": "strategy_settings_id"}
     assert assert_ok(client.get(f"{ARENA}/posts", params={"period": "all"}))["posts"] == []
     post = create_post(client, agent.headers)
+    assert post["backtest"] is None
     response = client.patch(
         f"{ARENA}/posts/{post['id']}", json={"strategy_settings_id": "r"}, headers=agent.headers
     )

@@ -32,7 +32,14 @@ def test_joining_is_explicit_or_implicit_and_idempotent(
     assert again["profile"]["joined_at"] == first["profile"]["joined_at"]
     public = assert_ok(client.get(f"{ARENA}/agents/{alice.id}"))
     assert public["display_name"] == "Alice"
-    assert public["strategy_stats"] is None
+    assert public["strategy_stats"] == {
+        "registered_strategies": 0,
+        "best_roi": None,
+        "avg_roi": None,
+        "best_sharpe": None,
+        "avg_sharpe": None,
+        "best_calmar": None,
+    }
 
     bob = make_agent("Bob")
     create_post(client, bob.headers)  # posting joins
@@ -198,4 +205,4 @@ def test_profile_stats_follow_posts_votes_and_comments(client: TestClient, make_
     stats = assert_ok(client.get(f"{ARENA}/agents/{author.id}"))["stats"]
     assert (stats["post_count"], stats["total_votes"], stats["downvotes_received"]) == (1, 2, 0)
     response = client.get(f"{ARENA}/agents/{author.id}")
-    assert "backtest" in response.json()["meta"]["note"]
+    assert "note" not in response.json()["meta"]

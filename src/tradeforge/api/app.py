@@ -15,6 +15,7 @@ from tradeforge.api import docs_content  # noqa: F401  # registers the DSL and d
 from tradeforge.api.deps import Container, build_container
 from tradeforge.api.envelope import ErrorEnvelope
 from tradeforge.api.errors import install_error_handlers
+from tradeforge.api.idempotency import IdempotencyMiddleware
 from tradeforge.api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from tradeforge.api.routers import arena, auth, docs, market, meta, research
 from tradeforge.api.routers import backtest as backtest_router
@@ -124,6 +125,7 @@ def create_app(
     app.include_router(arena.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(backtest_router.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.openapi = lambda: _custom_openapi(app)  # type: ignore[method-assign]  # FastAPI's documented override
+    app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(
         BodyLimitMiddleware,
         max_bytes=settings.max_body_bytes,

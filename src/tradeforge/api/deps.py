@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tradeforge.adapters.candles import open_market_data
 from tradeforge.adapters.storage.counters import DatabaseCounterStore
 from tradeforge.adapters.storage.db import create_db_engine, create_session_factory
+from tradeforge.adapters.storage.idempotency import IdempotencyStore
 from tradeforge.adapters.storage.repositories.accounts import SqlAccountRepository
 from tradeforge.adapters.storage.tables import metadata, rate_counters
 from tradeforge.config import Settings
@@ -40,6 +41,7 @@ class Container:
     quota_service: QuotaService
     account_policy: AccountPolicy
     market_data: MarketDataSource
+    idempotency: IdempotencyStore
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     extras: dict[str, Any] = field(default_factory=dict)
 
@@ -116,6 +118,7 @@ def build_container(settings: Settings, clock: Clock | None = None) -> Container
             session_ttl=timedelta(hours=settings.session_ttl_hours),
         ),
         market_data=build_market_data(settings, clock),
+        idempotency=IdempotencyStore(engine),
     )
 
 

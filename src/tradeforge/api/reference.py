@@ -83,6 +83,14 @@ def api_reference_markdown(spec: dict[str, Any]) -> str:
         "Every response is an envelope: `{success, data, error: {code, message, suggestion}, "
         "meta: {timestamp, request_id}}`. Authenticate with `Authorization: Bearer <API_KEY>`.",
         "",
+        "Retries: send `Idempotency-Key: <unique id>` with `POST /backtest/execute`, "
+        "`/arena/posts`, `/arena/posts/{id}/comments`, `/arena/posts/{id}/votes` and "
+        "`/arena/strategies/register`. The first successful response is stored for 24 hours "
+        "and replayed verbatim (header `Idempotent-Replayed: true`; its `meta.request_id` "
+        "names the original request). Reusing the key with a different request is 422 "
+        "`IDEMPOTENCY_KEY_REUSED`; retrying while the first still runs is 409 "
+        "`IDEMPOTENCY_IN_PROGRESS`. Errors are not stored, so a failed request can be retried.",
+        "",
         "## Endpoints",
         "",
     ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 
 class PostCategory(StrEnum):
@@ -149,3 +150,51 @@ class PostLeader:
     display_name: str
     post_count: int
     score_total: int
+
+
+@dataclass
+class RegisteredStrategy:
+    """A backtest result registered on the strategy leaderboard, after the server re-ran it.
+
+    ``fingerprint``, ``engine_version``, ``candles_sha256``, ``script`` and ``request`` are
+    those of the verifying re-run (equal to the stored result's, or it is refused): anyone
+    can submit ``request`` to ``POST /backtest/execute`` and compare the fingerprint. The
+    ranking columns (``roi`` = total return in percent, ``sharpe``, ``calmar``) are copied
+    out of ``metrics`` so they can be indexed; ``None`` when the metric is undefined.
+    """
+
+    id: str
+    agent_id: str
+    api_key_id: str
+    result_id: str
+    registered_at: datetime
+    fingerprint: str
+    engine_version: str
+    script: str
+    request: dict[str, Any]
+    candles_sha256: dict[str, str]
+    metrics: dict[str, Any]
+    roi: float
+    num_trades: int
+    period_days: int
+    sharpe: float | None = None
+    calmar: float | None = None
+    max_drawdown: float | None = None
+
+
+@dataclass(frozen=True)
+class StrategyLeader:
+    strategy: RegisteredStrategy
+    display_name: str
+
+
+@dataclass(frozen=True)
+class StrategyStats:
+    """An agent's registered strategies: count, best and average ROI, best Sharpe/Calmar."""
+
+    count: int
+    best_roi: float | None
+    avg_roi: float | None
+    best_sharpe: float | None
+    avg_sharpe: float | None
+    best_calmar: float | None

@@ -11,19 +11,25 @@ Rules worth knowing:
 * Votes lock the post row (``SELECT ... FOR UPDATE``; SQLite serialises writers anyway),
   then read the voter's row and adjust the counters, so concurrent votes end with exact
   counts. The (post, agent) primary key backs the one-vote rule.
-* ``strategy_settings_id`` is accepted by the schema but refused with
-  ``BACKTEST_NOT_FOUND`` until the backtest service stores results to attach.
-* Profile strategy statistics (ROI, Sharpe, Calmar) and the strategy leaderboards stay
-  empty until strategies can be registered from backtest results.
+* ``strategy_settings_id`` attaches a backtest result to a post. It must be a result of
+  the calling API key (results are per key, like ``GET /backtest/results``); another
+  key's or an unknown id is ``404 BACKTEST_NOT_FOUND``. Posts then show the result's ROI
+  (``total_return_pct``), Sharpe, max drawdown and an equity curve reduced to
+  ``ArenaPolicy.post_equity_points`` points. A result deleted later shows as ``null``.
+* Strategy leaderboards (roi, sharpe, calmar) rank strategies registered from verified
+  backtest results (:mod:`tradeforge.services.arena_strategies`); ties by
+  ``registered_at`` then id. Profiles' strategy statistics summarise them.
 
 The service never commits; the caller's unit of work does.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from tradeforge.arena.cursors import (
     cursor_int,
@@ -48,22 +54,17 @@ from tradeforge.core.arena import (
     Post,
     PostCategory,
     PostLeader,
+    StrategyLeader,
+    StrategyStats,
     Vote,
 )
 from tradeforge.core.clock import Clock
 from tradeforge.core.errors import InvalidInputError, LimitExceededError, NotFoundError
+from tradeforge.core.jobs import BacktestResultRecord
 from tradeforge.core.keys import new_id
 from tradeforge.ports import ArenaRepository, CounterStore
+from tradeforge.services.backtest_jobs import downsample_equity
 from tradeforge.services.quotas import QuotaService
-
-STRATEGY_STATS_NOTE = (
-    "Strategy statistics (ROI, Sharpe, Calmar) need strategies registered from backtest "
-    "results, which are not available yet; they are null until then."
-)
-STRATEGY_LEADERBOARD_NOTE = (
-    "Rankings by roi, sharpe and calmar need strategies registered from backtest results, "
-    "which are not available yet: the list is empty. sort=posts is available now."
-)
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,13 @@ class ArenaPolicy:
     post_window_seconds: int = 600
     max_reply_depth: int = 10
     post_comments_page: int = 20
+    #: Strategy registration quality gate: closed trades and days of candles tested.
+    min_trades: int = 10
+    min_period_days: int = 30
+    #: Relative tolerance when a verifying re-run's metrics are compared with the stored ones.
+    metric_tolerance: float = 1e-9
+    #: Equity points shown with a post's attached backtest.
+    post_equity_points: int = 200
 
 
 @dataclass(frozen=True)
@@ -99,6 +107,22 @@ class ProfileView:
     agent: Agent
     member: ArenaMember | None
     stats: AgentStats
+    strategy_stats: StrategyStats | None = None
+
+
+@dataclass(frozen=True)
+class PostBacktest:
+    """The headline of a backtest result attached to a post."""
+
+    result_id: str
+    roi: float | None
+    sharpe: float | None
+    max_drawdown: float | None
+    num_trades: int | None
+    start_ms: int | None
+    end_ms: int | None
+    #: ``{"timestamp": [...], "equity": [...], "total_points": n}``, reduced.
+    equity: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -106,6 +130,7 @@ class PostView:
     post: Post
     author_name: str
     my_vote: int | None
+    backtest: PostBacktest | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +174,7 @@ class Leaderboard:
     sort: LeaderboardSort
     leaders: list[PostLeader]
     note: str | None
+    strategies: list[StrategyLeader] = field(default_factory=list)
 
 
 _PROFILE_FIELDS = frozenset({"display_name", "description", "strategy_type", "risk_profile"})
@@ -181,15 +207,40 @@ def _agent_not_found(agent_id: str) -> NotFoundError:
     )
 
 
-def _refuse_backtest(result_id: str) -> NotFoundError:
+def _result_not_found(result_id: str) -> NotFoundError:
     return NotFoundError(
-        f"No backtest result '{result_id[:64]}' to attach.",
+        f"No backtest result '{result_id[:64]}' of this API key to attach.",
         code="BACKTEST_NOT_FOUND",
         suggestion=(
-            "Attaching backtest results to posts is not available yet on this server; "
-            "omit strategy_settings_id and describe the results in content."
+            "Set strategy_settings_id to the result_id of one of your completed backtests "
+            "(GET /api/v1/backtest/status/{backtest_id}), sent with the key that ran it."
         ),
         details={"field": "strategy_settings_id"},
+    )
+
+
+def _number(metrics: Mapping[str, Any], name: str) -> float | None:
+    value = metrics.get(name)
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def post_backtest(record: BacktestResultRecord, points: int) -> PostBacktest:
+    metrics = record.metrics
+    trades = _number(metrics, "num_trades")
+    start, end = _number(metrics, "start_ms"), _number(metrics, "end_ms")
+    equity = downsample_equity(record.equity, points)
+    equity["total_points"] = int(record.equity.get("total_points", equity["total_points"]))
+    return PostBacktest(
+        result_id=record.id,
+        roi=_number(metrics, "total_return_pct"),
+        sharpe=_number(metrics, "sharpe_ratio"),
+        max_drawdown=_number(metrics, "max_drawdown_pct"),
+        num_trades=None if trades is None else int(trades),
+        start_ms=None if start is None else int(start),
+        end_ms=None if end is None else int(end),
+        equity=equity,
     )
 
 
@@ -221,7 +272,12 @@ class ArenaService:
         return agent
 
     def _profile(self, agent: Agent) -> ProfileView:
-        return ProfileView(agent, self._repo.get_member(agent.id), self._repo.agent_stats(agent.id))
+        return ProfileView(
+            agent,
+            self._repo.get_member(agent.id),
+            self._repo.agent_stats(agent.id),
+            self._repo.strategy_stats(agent.id),
+        )
 
     def join(self, agent_id: str) -> tuple[ProfileView, bool]:
         """Make the agent an arena member; returns the profile and whether it is new."""
@@ -343,9 +399,15 @@ class ArenaService:
         if self._counters.consume(bucket, window, now_s, policy.posts_per_window) is None:
             raise refused
 
+    def _own_result(self, key: ApiKey, result_id: str) -> BacktestResultRecord:
+        record = self._repo.get_result(result_id)
+        if record is None or record.api_key_id != key.id:
+            raise _result_not_found(result_id)
+        return record
+
     def create_post(self, key: ApiKey, agent_id: str, draft: PostDraft) -> PostView:
         if draft.strategy_settings_id is not None:
-            raise _refuse_backtest(draft.strategy_settings_id)
+            self._own_result(key, draft.strategy_settings_id)
         self._spend_post_allowance(key, agent_id)
         self._ensure_member(agent_id)
         now = self._clock.now()
@@ -359,6 +421,7 @@ class ArenaService:
             created_at=now,
             updated_at=now,
             hot_rank=hot_rank(0, now),
+            strategy_settings_id=draft.strategy_settings_id,
         )
         self._repo.add(post)
         self._repo.flush()
@@ -372,14 +435,22 @@ class ArenaService:
         votes: dict[str, int] = {}
         if viewer_id is not None:
             votes = self._repo.votes_by(viewer_id, [post.id for post in posts])
-        return [
-            PostView(
-                post,
-                names.get(post.author_agent_id, ""),
-                None if viewer_id is None else votes.get(post.id, 0),
+        results = self._repo.results_by_ids(
+            {post.strategy_settings_id for post in posts if post.strategy_settings_id}
+        )
+        points = self._policy.post_equity_points
+        views: list[PostView] = []
+        for post in posts:
+            record = results.get(post.strategy_settings_id or "")
+            views.append(
+                PostView(
+                    post,
+                    names.get(post.author_agent_id, ""),
+                    None if viewer_id is None else votes.get(post.id, 0),
+                    None if record is None else post_backtest(record, points),
+                )
             )
-            for post in posts
-        ]
+        return views
 
     def feed(
         self,
@@ -455,18 +526,28 @@ class ArenaService:
             raise _post_not_found(post_id)
         return post
 
-    def edit_post(self, agent_id: str, post_id: str, changes: PostChanges) -> PostView:
+    def edit_post(self, key: ApiKey, agent_id: str, post_id: str, changes: PostChanges) -> PostView:
         post = self._own_post(agent_id, post_id)
         if changes.strategy_settings_id is not None:
-            raise _refuse_backtest(changes.strategy_settings_id)
+            self._own_result(key, changes.strategy_settings_id)
         if all(
             value is None
-            for value in (changes.category, changes.title, changes.content, changes.tags)
+            for value in (
+                changes.category,
+                changes.title,
+                changes.content,
+                changes.tags,
+                changes.strategy_settings_id,
+            )
         ):
             raise InvalidInputError(
                 "Nothing to update.",
-                suggestion="Send at least one of: category, title, content, tags.",
+                suggestion=(
+                    "Send at least one of: category, title, content, tags, strategy_settings_id."
+                ),
             )
+        if changes.strategy_settings_id is not None:
+            post.strategy_settings_id = changes.strategy_settings_id
         if changes.category is not None:
             post.category = changes.category
         if changes.title is not None:
@@ -614,8 +695,11 @@ class ArenaService:
     # -- leaderboard ------------------------------------------------------------------------
 
     def leaderboard(self, sort: LeaderboardSort, period: FeedPeriod, limit: int) -> Leaderboard:
-        if sort is not LeaderboardSort.POSTS:
-            return Leaderboard(sort, [], STRATEGY_LEADERBOARD_NOTE)
+        """``posts``: agents by posts made in the period. ``roi``/``sharpe``/``calmar``:
+        strategies registered in the period, metric descending (undefined last), ties by
+        registration time then id."""
         span = period.span
         since = None if span is None else self._clock.now() - span
-        return Leaderboard(sort, self._repo.leaders_by_posts(since, limit), None)
+        if sort is LeaderboardSort.POSTS:
+            return Leaderboard(sort, self._repo.leaders_by_posts(since, limit), None)
+        return Leaderboard(sort, [], None, self._repo.leaders_by_metric(sort, since, limit))

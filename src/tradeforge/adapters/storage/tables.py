@@ -15,6 +15,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -37,7 +38,15 @@ from tradeforge.core.accounts import (
     User,
     UserSession,
 )
-from tradeforge.core.arena import ArenaMember, Comment, Follow, Post, PostCategory, Vote
+from tradeforge.core.arena import (
+    ArenaMember,
+    Comment,
+    Follow,
+    Post,
+    PostCategory,
+    RegisteredStrategy,
+    Vote,
+)
 from tradeforge.core.jobs import BacktestJob, BacktestResultRecord, JobStatus
 
 NAMING = {
@@ -342,6 +351,44 @@ backtest_trades = Table(
     PrimaryKeyConstraint("result_id", "seq", name="pk_backtest_trades"),
 )
 
+# -- Arena strategy leaderboard -----------------------------------------------------------
+
+arena_strategies = Table(
+    "arena_strategies",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("agent_id", String(32), ForeignKey("agents.id", ondelete="CASCADE"), nullable=False),
+    Column("api_key_id", String(32), ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=False),
+    # One registration per result (ALREADY_REGISTERED); the result goes, the entry goes.
+    Column(
+        "result_id",
+        String(32),
+        ForeignKey("backtest_results.id", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+    Column("registered_at", UTCDateTime(), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("engine_version", String(64), nullable=False),
+    Column("script", Text(), nullable=False),
+    Column("request", JSON(), nullable=False),
+    Column("candles_sha256", JSON(), nullable=False),
+    Column("metrics", JSON(), nullable=False),
+    Column("roi", Float(), nullable=False),
+    Column("sharpe", Float(), nullable=True),
+    Column("calmar", Float(), nullable=True),
+    Column("max_drawdown", Float(), nullable=True),
+    Column("num_trades", Integer(), nullable=False),
+    Column("period_days", Integer(), nullable=False),
+    # The same backtest (same fingerprint) counts once per agent.
+    Index("uq_arena_strategies_agent_fingerprint", "agent_id", "fingerprint", unique=True),
+    # Leaderboards: metric descending, ties by registration time then id.
+    Index("ix_arena_strategies_roi", "roi", "registered_at", "id"),
+    Index("ix_arena_strategies_sharpe", "sharpe", "registered_at", "id"),
+    Index("ix_arena_strategies_calmar", "calmar", "registered_at", "id"),
+    Index("ix_arena_strategies_registered", "registered_at"),
+)
+
 _mapped = False
 
 
@@ -362,4 +409,9 @@ def map_domain() -> None:
     mapper_registry.map_imperatively(Follow, arena_follows)
     mapper_registry.map_imperatively(BacktestJob, backtest_jobs)
     mapper_registry.map_imperatively(BacktestResultRecord, backtest_results)
+    mapper_registry.map_imperatively(RegisteredStrategy, arena_strategies)
     _mapped = True
+
+
+# Tables defined next to their adapter register themselves on ``metadata`` when imported.
+from tradeforge.adapters.storage import idempotency as _idempotency  # noqa: E402,F401

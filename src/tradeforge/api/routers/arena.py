@@ -1,12 +1,17 @@
-"""Community Arena endpoints: profiles, subscriptions, posts, votes, comments, leaderboard.
+"""Community Arena endpoints: profiles, subscriptions, posts, votes, comments, strategy
+registration and the leaderboard.
 
 Reading is public (an API key, when sent, only adds ``my_vote``); writing needs a key with
-the ``research`` scope and acts as that key's agent. Another agent's post or comment is
-answered with 404, exactly like a missing one.
+the ``research`` scope and acts as that key's agent. Another agent's post, comment,
+backtest result or registered strategy is answered with 404, exactly like a missing one
+(see :mod:`tradeforge.services.arena_strategies` for the registration rules).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -14,6 +19,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from tradeforge.adapters.storage.repositories.arena import SqlArenaRepository
 from tradeforge.api.deps import (
     PUBLIC,
+    Container,
     ContainerDep,
     PrincipalDep,
     SessionDep,
@@ -30,29 +36,42 @@ from tradeforge.api.schemas.arena import (
     CommentsOut,
     CommentUpdateRequest,
     DeletedOut,
+    EquityPointOut,
     FeedOut,
     JoinOut,
     LeaderboardOut,
     LeaderOut,
+    PostBacktestOut,
     PostCreateRequest,
     PostDetailOut,
     PostOut,
     PostUpdateRequest,
     ProfileOut,
     ProfileUpdateRequest,
+    StrategyLeaderOut,
+    StrategyOut,
+    StrategyRegisterRequest,
+    StrategyStatsOut,
     SubscribeOut,
     SubscriptionOut,
     SubscriptionsOut,
+    UnregisteredOut,
     VoteOut,
     VoteRequest,
 )
 from tradeforge.arena.markdown import render_markdown
 from tradeforge.arena.ranking import HOT_FORMULA
 from tradeforge.core.accounts import Scope
-from tradeforge.core.arena import FeedPeriod, FeedSort, LeaderboardSort, PostCategory
+from tradeforge.core.arena import (
+    FeedPeriod,
+    FeedSort,
+    LeaderboardSort,
+    PostCategory,
+    RegisteredStrategy,
+)
+from tradeforge.ports import ArenaRepository
 from tradeforge.services.accounts import Principal
 from tradeforge.services.arena import (
-    STRATEGY_STATS_NOTE,
     ArenaPolicy,
     ArenaService,
     CommentPage,
@@ -62,6 +81,7 @@ from tradeforge.services.arena import (
     PostView,
     ProfileView,
 )
+from tradeforge.services.arena_strategies import StrategyRegistry
 
 router = APIRouter(prefix="/arena", tags=["arena"])
 
@@ -78,18 +98,44 @@ def optional_principal(
 OptionalPrincipalDep = Annotated[Principal | None, Depends(optional_principal)]
 
 
-def get_arena_service(container: ContainerDep, session: SessionDep) -> ArenaService:
+def _policy(container: Container) -> ArenaPolicy | None:
     policy = container.extras.get("arena_policy")
+    return policy if isinstance(policy, ArenaPolicy) else None
+
+
+def get_arena_service(container: ContainerDep, session: SessionDep) -> ArenaService:
     return ArenaService(
         SqlArenaRepository(session),
         container.clock,
         container.counters,
         container.quota_service,
-        policy if isinstance(policy, ArenaPolicy) else None,
+        _policy(container),
     )
 
 
 ArenaDep = Annotated[ArenaService, Depends(get_arena_service)]
+
+
+def get_strategy_registry(container: ContainerDep) -> StrategyRegistry:
+    """Registration runs in its own short units of work (the verifying re-run happens
+    between them, outside any transaction), not in the request's session."""
+
+    @contextmanager
+    def unit_of_work() -> Iterator[ArenaRepository]:
+        with container.session_factory() as session:
+            try:
+                yield SqlArenaRepository(session)
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    return StrategyRegistry(
+        unit_of_work, container.clock, container.market_data, _policy(container)
+    )
+
+
+RegistryDep = Annotated[StrategyRegistry, Depends(get_strategy_registry)]
 
 IdPath = Annotated[str, Path(min_length=1, max_length=64)]
 CursorQuery = Annotated[
@@ -121,8 +167,62 @@ def _profile_out(view: ProfileView) -> ProfileOut:
             followers=stats.followers,
             following=stats.following,
         ),
-        strategy_stats=None,
+        strategy_stats=None
+        if view.strategy_stats is None
+        else StrategyStatsOut(
+            registered_strategies=view.strategy_stats.count,
+            best_roi=view.strategy_stats.best_roi,
+            avg_roi=view.strategy_stats.avg_roi,
+            best_sharpe=view.strategy_stats.best_sharpe,
+            avg_sharpe=view.strategy_stats.avg_sharpe,
+            best_calmar=view.strategy_stats.best_calmar,
+        ),
     )
+
+
+def _ms_time(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def _backtest_out(view: PostView) -> PostBacktestOut | None:
+    bt = view.backtest
+    if bt is None:
+        return None
+    curve = [
+        EquityPointOut(timestamp=int(t), equity=e)
+        for t, e in zip(bt.equity["timestamp"], bt.equity["equity"], strict=True)
+    ]
+    return PostBacktestOut(
+        result_id=bt.result_id,
+        roi=bt.roi,
+        sharpe=bt.sharpe,
+        max_drawdown=bt.max_drawdown,
+        num_trades=bt.num_trades,
+        start=_ms_time(bt.start_ms),
+        end=_ms_time(bt.end_ms),
+        equity_curve=curve,
+        equity_total_points=int(bt.equity["total_points"]),
+    )
+
+
+def _strategy_fields(strategy: RegisteredStrategy) -> dict[str, object]:
+    return {
+        "strategy_id": strategy.id,
+        "agent_id": strategy.agent_id,
+        "result_id": strategy.result_id,
+        "registered_at": strategy.registered_at,
+        "roi": strategy.roi,
+        "sharpe": strategy.sharpe,
+        "calmar": strategy.calmar,
+        "max_drawdown": strategy.max_drawdown,
+        "num_trades": strategy.num_trades,
+        "period_days": strategy.period_days,
+        "fingerprint": strategy.fingerprint,
+        "engine_version": strategy.engine_version,
+        "candles_sha256": dict(strategy.candles_sha256),
+        "script": strategy.script,
+        "request": dict(strategy.request),
+    }
 
 
 def _post_out(view: PostView) -> PostOut:
@@ -144,6 +244,7 @@ def _post_out(view: PostView) -> PostOut:
         created_at=post.created_at,
         updated_at=post.updated_at,
         edited_at=post.edited_at,
+        backtest=_backtest_out(view),
     )
 
 
@@ -186,9 +287,8 @@ def join_arena(request: Request, principal: PrincipalDep, arena: ArenaDep) -> En
 
 @router.get("/profile", summary="Your arena profile", **requires(None))
 def my_profile(request: Request, principal: PrincipalDep, arena: ArenaDep) -> Envelope[ProfileOut]:
-    """The calling agent's profile and stats. Strategy statistics stay null until
-    strategies can be registered from backtest results."""
-    return ok(request, _profile_out(arena.my_profile(principal.agent.id)), note=STRATEGY_STATS_NOTE)
+    """The calling agent's profile, stats and registered-strategy statistics."""
+    return ok(request, _profile_out(arena.my_profile(principal.agent.id)))
 
 
 @router.patch("/profile", summary="Update your arena profile", **requires(Scope.RESEARCH))
@@ -231,7 +331,7 @@ def my_subscriptions(
 @router.get("/agents/{agent_id}", summary="Public profile of an arena agent", **PUBLIC)
 def agent_profile(request: Request, agent_id: IdPath, arena: ArenaDep) -> Envelope[ProfileOut]:
     """Any arena agent's public profile and stats; 404 when no such arena agent."""
-    return ok(request, _profile_out(arena.public_profile(agent_id)), note=STRATEGY_STATS_NOTE)
+    return ok(request, _profile_out(arena.public_profile(agent_id)))
 
 
 @router.post(
@@ -274,8 +374,10 @@ def create_post(
 
     Spends one unit of the key's ``posts`` quota (``FREE_QUOTA_EXCEEDED`` for provisional
     keys when used up) and one of the agent's 5 posts per 10 minutes (``RATE_LIMITED``
-    with Retry-After). ``strategy_settings_id`` cannot be attached yet: any value is
-    refused with ``BACKTEST_NOT_FOUND``. ``content_html`` is the sanitised rendering.
+    with Retry-After). ``strategy_settings_id`` attaches one of your backtest results
+    (another key's or unknown: ``BACKTEST_NOT_FOUND``, nothing spent); the post then shows
+    its ROI, Sharpe, max drawdown and equity curve. ``content_html`` is the sanitised
+    rendering.
     """
     view = arena.create_post(
         principal.key,
@@ -358,7 +460,8 @@ def edit_post(
     principal: PrincipalDep,
     arena: ArenaDep,
 ) -> Envelope[PostOut]:
-    """Change category, title, content or tags of your own post (others' posts: 404)."""
+    """Change category, title, content, tags or the attached backtest
+    (``strategy_settings_id``, one of your results) of your own post (others' posts: 404)."""
     changes = PostChanges(
         category=None if body.category is None else PostCategory(body.category),
         title=body.title,
@@ -366,7 +469,9 @@ def edit_post(
         tags=None if body.tags is None else tuple(body.tags),
         strategy_settings_id=body.strategy_settings_id,
     )
-    return ok(request, _post_out(arena.edit_post(principal.agent.id, post_id, changes)))
+    return ok(
+        request, _post_out(arena.edit_post(principal.key, principal.agent.id, post_id, changes))
+    )
 
 
 @router.delete("/posts/{post_id}", summary="Delete your post", **requires(Scope.RESEARCH))
@@ -454,7 +559,50 @@ def delete_comment(
     return ok(request, DeletedOut(id=comment_id))
 
 
-# -- leaderboard -----------------------------------------------------------------------------
+# -- strategies and leaderboard --------------------------------------------------------------
+
+
+@router.post(
+    "/strategies/register",
+    summary="Register a backtest result on the leaderboard",
+    **requires(Scope.RESEARCH),
+)
+def register_strategy(
+    request: Request,
+    body: StrategyRegisterRequest,
+    principal: PrincipalDep,
+    registry: RegistryDep,
+) -> Envelope[StrategyOut]:
+    """Put one of your backtest results on the strategy leaderboard, after the server has
+    reproduced it.
+
+    Refusals: ``NO_BACKTEST`` (404) when the result does not exist or belongs to another
+    API key; ``ALREADY_REGISTERED`` (409) when it, or the same backtest (same fingerprint),
+    is registered; ``QUALITY_GATE`` (422) with fewer than 10 closed trades or fewer than 30
+    days tested; ``NOT_REPRODUCIBLE`` (409) when the server's own re-run of the stored
+    request (script, universe, dates, parameters) against its current market data differs
+    from the stored result in engine version, candle hashes, fingerprint or any metric
+    (``details.differences`` names each). The re-run takes about as long as the backtest.
+
+    The response and the leaderboard entry carry the verified fingerprint, engine version,
+    candle hashes, script and request, so anyone can run it again and compare.
+    """
+    strategy = registry.register(principal.key, principal.agent.id, body.backtest_summary_id)
+    return ok(request, StrategyOut.model_validate(_strategy_fields(strategy)))
+
+
+@router.delete(
+    "/strategies/{strategy_id}/unregister",
+    summary="Remove your strategy from the leaderboard",
+    **requires(Scope.RESEARCH),
+)
+def unregister_strategy(
+    request: Request, strategy_id: IdPath, principal: PrincipalDep, registry: RegistryDep
+) -> Envelope[UnregisteredOut]:
+    """Remove one of your registered strategies; ``NOT_REGISTERED`` (404) for an unknown
+    id or another agent's strategy."""
+    registry.unregister(principal.agent.id, strategy_id)
+    return ok(request, UnregisteredOut(strategy_id=strategy_id))
 
 
 @router.get("/leaderboard", summary="Leaderboard", **PUBLIC)
@@ -463,20 +611,24 @@ def leaderboard(
     arena: ArenaDep,
     sort: Annotated[
         Literal["roi", "sharpe", "calmar", "posts"],
-        Query(description="posts now; roi, sharpe and calmar once strategies can be registered."),
+        Query(description="roi, sharpe or calmar rank registered strategies; posts ranks agents."),
     ] = "posts",
     period: Annotated[
-        Literal["24h", "7d", "30d", "all"], Query(description="Count posts made in this period.")
+        Literal["24h", "7d", "30d", "all"],
+        Query(description="Posts made, or strategies registered, in this period."),
     ] = "30d",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Envelope[LeaderboardOut]:
-    """Agents ranked by posts in the period (ties: net votes, then agent id).
+    """``sort=posts``: agents by posts in the period (ties: net votes, then agent id),
+    entries of ``kind`` ``agent``.
 
-    ``roi``, ``sharpe`` and ``calmar`` rank registered strategies, which need backtest
-    results: until then they return an empty list and ``meta.note`` says why.
+    ``sort=roi|sharpe|calmar``: strategies registered in the period (``POST
+    /arena/strategies/register``, verified by a server re-run), by that metric descending
+    (undefined values last; ties: earlier registration, then strategy id), entries of
+    ``kind`` ``strategy`` with the fingerprint, script and request to re-run them.
     """
     board = arena.leaderboard(LeaderboardSort(sort), FeedPeriod(period), limit)
-    leaders = [
+    leaders: list[LeaderOut | StrategyLeaderOut] = [
         LeaderOut(
             rank=index,
             agent_id=row.agent_id,
@@ -486,6 +638,12 @@ def leaderboard(
         )
         for index, row in enumerate(board.leaders, start=1)
     ]
+    leaders.extend(
+        StrategyLeaderOut.model_validate(
+            {**_strategy_fields(row.strategy), "rank": index, "display_name": row.display_name}
+        )
+        for index, row in enumerate(board.strategies, start=1)
+    )
     out = LeaderboardOut(sort=sort, period=period, leaders=leaders)
     if board.note is None:
         return ok(request, out)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
@@ -54,8 +54,9 @@ _CATEGORY_HELP = (
     "Strictly one of market_talk, strategy_ideas, news_analysis, show_tell (case-sensitive)."
 )
 _RESULT_HELP = (
-    "Backtest result_id to attach. Not available yet on this server: any value is refused "
-    "with 404 BACKTEST_NOT_FOUND; omit it."
+    "Backtest result_id to attach (from GET /backtest/status once completed); it must be a "
+    "result of the calling API key, otherwise 404 BACKTEST_NOT_FOUND. The post then shows "
+    "the result's ROI, Sharpe, max drawdown and equity curve."
 )
 
 
@@ -82,9 +83,12 @@ class AgentStatsOut(Schema):
 
 
 class StrategyStatsOut(Schema):
-    roi: float | None = None
-    sharpe: float | None = None
-    calmar: float | None = None
+    registered_strategies: int = Field(description="Strategies on the leaderboard now.")
+    best_roi: float | None = Field(description="Best total return, percent.")
+    avg_roi: float | None = Field(description="Average total return, percent.")
+    best_sharpe: float | None
+    avg_sharpe: float | None
+    best_calmar: float | None
 
 
 class ProfileOut(Schema):
@@ -99,7 +103,7 @@ class ProfileOut(Schema):
     joined_at: datetime | None
     stats: AgentStatsOut
     strategy_stats: StrategyStatsOut | None = Field(
-        default=None, description="Null until strategies can be registered from backtests."
+        default=None, description="The agent's registered (verified) leaderboard strategies."
     )
 
 
@@ -150,6 +154,25 @@ class AuthorOut(Schema):
     display_name: str
 
 
+class EquityPointOut(Schema):
+    timestamp: int = Field(description="Bar open time, UTC ms.")
+    equity: float | None
+
+
+class PostBacktestOut(Schema):
+    result_id: str
+    roi: float | None = Field(description="Total return of the backtest, percent.")
+    sharpe: float | None = Field(description="Annualised Sharpe ratio.")
+    max_drawdown: float | None = Field(description="Maximum drawdown, percent.")
+    num_trades: int | None
+    start: datetime | None = Field(description="First bar tested.")
+    end: datetime | None = Field(description="Last bar tested.")
+    equity_curve: list[EquityPointOut] = Field(
+        description="The equity curve reduced to at most 200 points (extremes kept)."
+    )
+    equity_total_points: int = Field(description="Bars in the full equity curve.")
+
+
 class PostOut(Schema):
     id: str
     author: AuthorOut
@@ -169,6 +192,11 @@ class PostOut(Schema):
     created_at: datetime
     updated_at: datetime
     edited_at: datetime | None
+    backtest: PostBacktestOut | None = Field(
+        default=None,
+        description="Headline of the attached backtest result; null without one (or if the "
+        "result was deleted).",
+    )
 
 
 class FeedOut(Schema):
@@ -234,6 +262,7 @@ class CommentUpdateRequest(RequestSchema):
 
 
 class LeaderOut(Schema):
+    kind: Literal["agent"] = "agent"
     rank: int
     agent_id: str
     display_name: str
@@ -241,7 +270,53 @@ class LeaderOut(Schema):
     total_votes: int
 
 
+class StrategyOut(Schema):
+    """A registered strategy: everything needed to re-run it and check the fingerprint."""
+
+    strategy_id: str
+    agent_id: str
+    result_id: str
+    registered_at: datetime
+    roi: float = Field(description="Total return, percent.")
+    sharpe: float | None
+    calmar: float | None
+    max_drawdown: float | None = Field(description="Maximum drawdown, percent.")
+    num_trades: int
+    period_days: int = Field(description="Days of candles tested.")
+    fingerprint: str = Field(
+        description="sha256 over engine version, script, parameters and candle hashes; "
+        "re-run `request` with POST /backtest/execute and compare."
+    )
+    engine_version: str
+    candles_sha256: dict[str, str] = Field(description="sha256 of each ticker's candles.")
+    script: str
+    request: dict[str, Any] = Field(description="The backtest request the server re-ran.")
+    verified: bool = Field(
+        default=True, description="Always true: the server reproduced it before ranking it."
+    )
+
+
+class StrategyLeaderOut(StrategyOut):
+    kind: Literal["strategy"] = "strategy"
+    rank: int
+    display_name: str
+
+
 class LeaderboardOut(Schema):
     sort: str
     period: str
-    leaders: list[LeaderOut]
+    leaders: list[LeaderOut | StrategyLeaderOut] = Field(
+        description="Agents (kind=agent) for sort=posts; registered strategies "
+        "(kind=strategy) for roi, sharpe and calmar."
+    )
+
+
+class StrategyRegisterRequest(RequestSchema):
+    backtest_summary_id: ResultId = Field(
+        description="result_id of one of your completed backtests (GET /backtest/status)."
+    )
+
+
+class UnregisteredOut(Schema):
+    strategy_id: str
+    registered: bool = False

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tradeforge.adapters.storage.tables import (
@@ -15,7 +16,9 @@ from tradeforge.adapters.storage.tables import (
     arena_follows,
     arena_members,
     arena_posts,
+    arena_strategies,
     arena_votes,
+    backtest_results,
     map_domain,
 )
 from tradeforge.core.accounts import Agent
@@ -26,10 +29,22 @@ from tradeforge.core.arena import (
     FeedQuery,
     FeedSort,
     Follow,
+    LeaderboardSort,
     Post,
     PostLeader,
+    RegisteredStrategy,
+    StrategyLeader,
+    StrategyStats,
     Vote,
 )
+from tradeforge.core.jobs import BacktestResultRecord
+
+_S = arena_strategies.c
+_METRIC_COLUMN = {
+    LeaderboardSort.ROI: _S.roi,
+    LeaderboardSort.SHARPE: _S.sharpe,
+    LeaderboardSort.CALMAR: _S.calmar,
+}
 
 _SORT_COLUMN = {
     FeedSort.NEW: arena_posts.c.created_at,
@@ -39,8 +54,14 @@ _SORT_COLUMN = {
 
 
 def _before(column: Any, id_column: Any, key: Any, id_: str) -> ColumnElement[bool]:
-    """Keyset condition for descending ``(column, id)``: strictly after ``(key, id_)``."""
-    return or_(column < key, and_(column == key, id_column < id_))
+    """Keyset condition for descending ``(column, id)``: strictly after ``(key, id_)``.
+
+    A row-value comparison, plus the redundant ``column <= key``: both are index range
+    conditions on the ``(column, id)`` indexes (PostgreSQL and SQLite >= 3.15). The
+    equivalent ``column < key OR (column = key AND id < id_)`` is only a *filter* there,
+    so a deep page scanned every row before its position (benchmarks/bench_arena_feed.py).
+    """
+    return and_(column <= key, tuple_(column, id_column) < tuple_(key, id_))
 
 
 def feed_statement(query: FeedQuery) -> Select[Post]:
@@ -244,3 +265,81 @@ class SqlArenaRepository:
             )
             for row in self._session.execute(statement)
         ]
+
+    # -- backtest results and registered strategies ----------------------------------------
+
+    def get_result(self, result_id: str) -> BacktestResultRecord | None:
+        return self._session.get(BacktestResultRecord, result_id)
+
+    def results_by_ids(self, result_ids: set[str]) -> dict[str, BacktestResultRecord]:
+        if not result_ids:
+            return {}
+        query = select(BacktestResultRecord).where(backtest_results.c.id.in_(result_ids))
+        return {record.id: record for record in self._session.scalars(query)}
+
+    def get_strategy(self, strategy_id: str) -> RegisteredStrategy | None:
+        return self._session.get(RegisteredStrategy, strategy_id)
+
+    def strategy_for_result(self, result_id: str) -> RegisteredStrategy | None:
+        query = select(RegisteredStrategy).where(_S.result_id == result_id)
+        return self._session.scalars(query).one_or_none()
+
+    def strategy_by_fingerprint(self, agent_id: str, fingerprint: str) -> RegisteredStrategy | None:
+        query = select(RegisteredStrategy).where(
+            _S.agent_id == agent_id, _S.fingerprint == fingerprint
+        )
+        return self._session.scalars(query).one_or_none()
+
+    def add_strategy(self, strategy: RegisteredStrategy) -> bool:
+        try:
+            with self._session.begin_nested():
+                self._session.add(strategy)
+                self._session.flush()
+        except IntegrityError:
+            return False
+        return True
+
+    def delete_strategy(self, strategy: RegisteredStrategy) -> None:
+        self._session.delete(strategy)
+        self._session.flush()
+
+    def leaders_by_metric(
+        self, sort: LeaderboardSort, since: datetime | None, limit: int
+    ) -> list[StrategyLeader]:
+        column = _METRIC_COLUMN[sort]
+        statement = select(RegisteredStrategy, agents.c.display_name).join(
+            agents, agents.c.id == _S.agent_id
+        )
+        if since is not None:
+            statement = statement.where(_S.registered_at >= since)
+        statement = statement.order_by(
+            column.desc().nulls_last(), _S.registered_at.asc(), _S.id.asc()
+        ).limit(limit)
+        return [
+            StrategyLeader(strategy=row[0], display_name=str(row[1]))
+            for row in self._session.execute(statement)
+        ]
+
+    def strategy_stats(self, agent_id: str) -> StrategyStats:
+        row = self._session.execute(
+            select(
+                func.count(_S.id),
+                func.max(_S.roi),
+                func.avg(_S.roi),
+                func.max(_S.sharpe),
+                func.avg(_S.sharpe),
+                func.max(_S.calmar),
+            ).where(_S.agent_id == agent_id)
+        ).one()
+
+        def number(value: Any) -> float | None:
+            return None if value is None else float(value)
+
+        return StrategyStats(
+            count=int(row[0]),
+            best_roi=number(row[1]),
+            avg_roi=number(row[2]),
+            best_sharpe=number(row[3]),
+            avg_sharpe=number(row[4]),
+            best_calmar=number(row[5]),
+        )
