@@ -87,9 +87,12 @@ def test_span_cap() -> None:
 
 def test_strategy_types() -> None:
     check_strategy_type("signal")
-    for later in ("dca", "grid", "pair_trading", "cross_sectional"):
-        with pytest.raises(InvalidInputError, match="not yet supported"):
-            check_strategy_type(later)
+    check_strategy_type("pair_trading")
+    check_strategy_type("cross_sectional")
+    for unsupported in ("dca", "grid"):
+        with pytest.raises(InvalidInputError, match="cannot be executed") as caught:
+            check_strategy_type(unsupported)
+        assert caught.value.code == "STRATEGY_TYPE_UNSUPPORTED"
     with pytest.raises(InvalidInputError, match="must be one of"):
         check_strategy_type("SIGNAL")
 

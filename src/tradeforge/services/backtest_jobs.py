@@ -58,12 +58,14 @@ from tradeforge.services.backtests import (
     run_backtest_request,
 )
 from tradeforge.services.quotas import QuotaService
+from tradeforge.services.strategy_types import CATALOGUE, GeneratedStrategy, check_executable
 
 log = logging.getLogger(__name__)
 
-#: Strategy types the seed lists; only these run so far (the others answer 400).
-SEED_STRATEGY_TYPES = ("signal", "dca", "grid", "pair_trading", "cross_sectional")
-SUPPORTED_STRATEGY_TYPES = ("signal",)
+#: Strategy types the seed lists, and those that run (the others answer 400
+#: ``STRATEGY_TYPE_UNSUPPORTED``); see :mod:`tradeforge.services.strategy_types`.
+SEED_STRATEGY_TYPES = tuple(CATALOGUE)
+SUPPORTED_STRATEGY_TYPES = tuple(name for name, entry in CATALOGUE.items() if entry.supported)
 
 #: Backtest span caps (RELIABILITY rule 13): bars per ticker and bars over the universe.
 MAX_BARS_PER_TICKER = 1_100_000  # about 2 years of 1m candles
@@ -140,21 +142,26 @@ def check_span(request: BacktestRequest) -> None:
 
 
 def check_strategy_type(strategy_type: str) -> None:
-    if strategy_type in SUPPORTED_STRATEGY_TYPES:
-        return
-    if strategy_type in SEED_STRATEGY_TYPES:
-        raise InvalidInputError(
-            f"strategy_type '{strategy_type}' is not yet supported.",
-            suggestion=(
-                "Use strategy_type 'signal' with a Signal DSL script (GET /api/v1/docs/signal-dsl)."
-            ),
-            details={"field": "strategy_type"},
-        )
-    raise InvalidInputError(
-        f"strategy_type must be one of {list(SEED_STRATEGY_TYPES)}, got {strategy_type!r}.",
-        suggestion="Use strategy_type 'signal'.",
-        details={"field": "strategy_type"},
-    )
+    """Raise ``VALIDATION_ERROR`` for an unknown type and ``STRATEGY_TYPE_UNSUPPORTED`` for
+    a catalogued type the engine cannot run (``dca``, ``grid``)."""
+    check_executable(strategy_type)
+
+
+def job_request(request: BacktestRequest, generated: GeneratedStrategy | None) -> dict[str, Any]:
+    """The job row's request: the script request, plus the catalogue type and parameters
+    when the script was generated from ``strategy_params``."""
+    data = request.to_dict()
+    if generated is not None:
+        data["strategy_type"] = generated.strategy_type
+        data["strategy_params"] = generated.params
+    return data
+
+
+def script_request(data: dict[str, Any]) -> BacktestRequest:
+    """The inverse of :func:`job_request`: every job runs its (possibly generated) script."""
+    plain = {k: v for k, v in data.items() if k != "strategy_params"}
+    plain["strategy_type"] = "signal"
+    return BacktestRequest.from_dict(plain)
 
 
 # -- the API-side use cases ------------------------------------------------------------------
@@ -205,14 +212,20 @@ class BacktestJobService:
                 details={"ticker": ticker, "field": "universe"},
             )
 
-    def submit(self, key: ApiKey, request: BacktestRequest, description: str) -> BacktestJob:
+    def submit(
+        self,
+        key: ApiKey,
+        request: BacktestRequest,
+        description: str,
+        generated: GeneratedStrategy | None = None,
+    ) -> BacktestJob:
         """Validate cheaply (fields, span, script, stored data), spend one BACKTESTS quota
         unit and queue.
 
         Raises ``VALIDATION_ERROR``/``DSL_*`` (400) or ``DATA_UNAVAILABLE`` (404) before any
         quota is spent; ``FREE_QUOTA_EXCEEDED``/``QUOTA_EXCEEDED`` (429) when it is used up.
         """
-        check_strategy_type(request.strategy_type)
+        check_strategy_type(generated.strategy_type if generated else request.strategy_type)
         request.validate()
         check_span(request)
         tickers = [ticker for ticker, _ in request.instruments()]
@@ -224,7 +237,7 @@ class BacktestJobService:
             id=new_job_id(),
             api_key_id=key.id,
             status=JobStatus.QUEUED,
-            request=request.to_dict(),
+            request=job_request(request, generated),
             description=description,
             created_at=self._clock.now(),
             enqueued_ns=time.time_ns(),
@@ -625,7 +638,7 @@ class JobExecutor:
     def execute(self, claimed: ClaimedJob) -> JobStatus:
         is_cancelled = self._cancelled(claimed)
         try:
-            request = BacktestRequest.from_dict(claimed.request)
+            request = script_request(claimed.request)
             self._test_delay(is_cancelled)
             outcome = run_backtest_request(
                 request,
@@ -652,6 +665,9 @@ class JobExecutor:
         record, trades = build_result_record(
             claimed.id, claimed.api_key_id, claimed.description, outcome, self._clock.now()
         )
+        if claimed.request.get("strategy_params") is not None:
+            record.request["strategy_type"] = claimed.request["strategy_type"]
+            record.request["strategy_params"] = claimed.request["strategy_params"]
         with self._uow() as repo:
             done = repo.complete(claimed.id, claimed.token, record, trades, self._clock.now())
         if done:

@@ -12,40 +12,56 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request
+from pydantic import ValidationError
 
 from tradeforge.adapters.storage.repositories.backtest_jobs import SqlBacktestJobRepository
 from tradeforge.api.deps import Container, ContainerDep, PrincipalDep, SessionDep, requires
 from tradeforge.api.envelope import Envelope, ok
 from tradeforge.api.schemas.backtest import (
+    EXECUTE_MODELS,
     AnalysisResponse,
     CancelResponse,
     EquityPoint,
     EquityResponse,
+    ExecuteCommon,
     ExecuteRequest,
     ExecuteResponse,
     Finding,
     MetricsResponse,
     PerTickerResponse,
     ResultSummaryResponse,
+    SignalExecuteRequest,
     StatusResponse,
+    StrategiesResponse,
+    StrategyOut,
+    StrategySchemaResponse,
+    StrategyTypeOut,
     TickerPerformance,
     TradesResponse,
 )
 from tradeforge.api.schemas.market import iso
 from tradeforge.core.accounts import Scope
-from tradeforge.core.errors import InvalidInputError
+from tradeforge.core.errors import InvalidInputError, NotFoundError
 from tradeforge.core.jobs import BacktestJob, BacktestResultRecord, JobStatus
+from tradeforge.dsl.errors import DslError
 from tradeforge.services.backtest_jobs import (
     DEFAULT_EQUITY_POINTS,
     MAX_EQUITY_POINTS,
     MAX_TRADES_PAGE,
     BacktestJobService,
     analyze,
-    check_strategy_type,
     downsample_equity,
     parse_day,
 )
 from tradeforge.services.backtests import BacktestRequest
+from tradeforge.services.strategy_types import (
+    CATALOGUE,
+    GeneratedStrategy,
+    StrategyParams,
+    check_executable,
+    explain_dsl_error,
+    generate_script,
+)
 
 router = APIRouter(prefix="/backtest", tags=["backtest"])
 
@@ -114,6 +130,59 @@ def _dispatch(container: Container, background: BackgroundTasks, job_id: str) ->
         background.add_task(publish, celery, job_id)
 
 
+def _validation_error(error: ValidationError, strategy_type: str) -> InvalidInputError:
+    """The type model's errors as ``VALIDATION_ERROR`` naming each field (like the body's)."""
+    problems = [
+        {
+            "field": ".".join(str(p) for p in item.get("loc", ())),
+            "message": str(item.get("msg", "")),
+            "type": str(item.get("type", "")),
+        }
+        for item in error.errors()[:20]
+    ]
+    first = problems[0] if problems else {"field": "", "message": "invalid value"}
+    where = f"{first['field']}: " if first["field"] else ""
+    return InvalidInputError(
+        f"Invalid request for strategy_type {strategy_type}: {where}{first['message']}.",
+        suggestion=(
+            "Fix the fields listed in error.details.fields; the body's JSON Schema is "
+            f"GET {API}/strategies/{strategy_type}/schema."
+        ),
+        details={"field": first["field"], "fields": problems},
+    )
+
+
+def _typed_body(body: ExecuteRequest) -> ExecuteCommon:
+    """Validate the body again with its strategy type's own model (the one whose JSON
+    Schema ``GET /backtest/strategies/{type}/schema`` serves)."""
+    entry = check_executable(body.strategy_type)
+    model = EXECUTE_MODELS[entry.type]
+    try:
+        return model.model_validate(body.model_dump(exclude_unset=True))
+    except ValidationError as error:
+        raise _validation_error(error, entry.type) from None
+
+
+def _script_of(typed: ExecuteCommon) -> tuple[str, tuple[str, ...], GeneratedStrategy | None]:
+    """The script to run, its universe and, for a parameter-based type, what generated it."""
+    if isinstance(typed, SignalExecuteRequest):
+        if not typed.script.strip():
+            raise InvalidInputError(
+                "script is required for strategy_type 'signal'.",
+                suggestion="Send the Signal DSL script in 'script' "
+                "(see GET /api/v1/backtest/strategies/signal/guide).",
+                details={"field": "script"},
+            )
+        return typed.script, tuple(typed.universe), None
+    params = getattr(typed, "strategy_params", None)
+    assert isinstance(params, StrategyParams)
+    universe = tuple(typed.universe or ())
+    generated = generate_script(
+        str(getattr(typed, "strategy_type", "")), params, universe, typed.timeframe, typed.mode
+    )
+    return generated.script, generated.universe, generated
+
+
 @router.post("/execute", summary="Queue a backtest", **requires(Scope.RESEARCH))
 def execute(
     request: Request,
@@ -126,40 +195,43 @@ def execute(
     """Validate the request and the script, spend one backtest quota unit, and queue it.
 
     Answers at once with ``backtest_id``; poll ``GET /backtest/status/{backtest_id}``.
-    Script errors are answered here (400 ``DSL_*``), not as a failed job.
+    Script errors are answered here (400 ``DSL_*``), not as a failed job. ``pair_trading``
+    and ``cross_sectional`` send ``strategy_params`` instead of a script: the server
+    generates the script (returned with the result). ``dca`` and ``grid`` answer 400
+    ``STRATEGY_TYPE_UNSUPPORTED``.
     """
-    check_strategy_type(body.strategy_type)
-    if body.script is None or not body.script.strip():
-        raise InvalidInputError(
-            "script is required for strategy_type 'signal'.",
-            suggestion="Send the Signal DSL script in 'script' (see GET /api/v1/docs/signal-dsl).",
-            details={"field": "script"},
-        )
-    start, end = parse_day(body.start_date, "start_date"), parse_day(body.end_date, "end_date")
+    typed = _typed_body(body)
+    script, universe, generated = _script_of(typed)
+    start, end = parse_day(typed.start_date, "start_date"), parse_day(typed.end_date, "end_date")
     if end <= start:
         raise InvalidInputError(
             "end_date must be after start_date (the end day is excluded).",
             suggestion="Send start_date < end_date, e.g. 2024-01-01 and 2024-06-30.",
             details={"field": "end_date"},
         )
+    script_params = typed.params if isinstance(typed, SignalExecuteRequest) else None
     backtest_request = BacktestRequest(
-        script=body.script,
-        universe=tuple(body.universe),
+        script=script,
+        universe=universe,
         start_date=start,
         end_date=end,
-        strategy_type=body.strategy_type,
-        exchange=body.exchange,
-        timeframe=body.timeframe,
-        initial_cash=body.initial_cash,
-        leverage=body.leverage,
-        trading_fee=body.trading_fee,
-        slippage=body.slippage,
-        stop_loss=body.stop_loss,
-        take_profit=body.take_profit,
-        mode=body.mode,
-        params=dict(body.params) if body.params else None,
+        exchange=typed.exchange,
+        timeframe=typed.timeframe,
+        initial_cash=typed.initial_cash,
+        leverage=typed.leverage,
+        trading_fee=typed.trading_fee,
+        slippage=typed.slippage,
+        stop_loss=typed.stop_loss,
+        take_profit=typed.take_profit,
+        mode=typed.mode,
+        params=dict(script_params) if script_params else None,
     )
-    job = service.submit(principal.key, backtest_request, body.description)
+    try:
+        job = service.submit(principal.key, backtest_request, body.description, generated)
+    except DslError as error:
+        if generated is None:
+            raise
+        raise explain_dsl_error(error, generated) from None
     _dispatch(container, background, job.id)
     return ok(
         request,
@@ -170,12 +242,62 @@ def execute(
             cancel_url=f"{API}/cancel/{job.id}",
             created_at=job.created_at,
             strategy_type=body.strategy_type,
-            universe=list(body.universe),
-            timeframe=body.timeframe,
-            start_date=body.start_date,
-            end_date=body.end_date,
+            universe=list(universe),
+            timeframe=typed.timeframe,
+            start_date=typed.start_date,
+            end_date=typed.end_date,
             message="Queued. Poll status_url until status is completed, then use result_id.",
         ),
+    )
+
+
+# -- the strategy-type catalogue -------------------------------------------------------------
+
+
+@router.get("/strategies", summary="List the strategy types", **requires(Scope.RESEARCH))
+def strategies(request: Request) -> Envelope[StrategiesResponse]:
+    """Every strategy type of ``POST /backtest/execute``: whether it runs here and, if
+    not, why; each type's request-body schema is at ``schema_url``."""
+    return ok(
+        request,
+        StrategiesResponse(
+            strategies=[
+                StrategyTypeOut(
+                    type=entry.type,
+                    name=entry.name,
+                    description=entry.description,
+                    supported=entry.supported,
+                    reason=entry.reason,
+                    schema_url=f"{API}/strategies/{entry.type}/schema",
+                )
+                for entry in CATALOGUE.values()
+            ]
+        ),
+    )
+
+
+@router.get(
+    "/strategies/{strategy_type}/schema",
+    summary="JSON Schema of a strategy type's execute body",
+    **requires(Scope.RESEARCH),
+)
+def strategy_schema(
+    request: Request, strategy_type: Annotated[str, Path(min_length=1, max_length=40)]
+) -> Envelope[StrategySchemaResponse]:
+    """The JSON Schema of the ``POST /backtest/execute`` body for ``strategy_type``,
+    generated from the model that validates it (``strategy_params`` holds the type's
+    parameters)."""
+    entry = CATALOGUE.get(strategy_type)
+    if entry is None:
+        raise NotFoundError(
+            f"No strategy type {strategy_type!r}.",
+            suggestion=f"Use one of {', '.join(CATALOGUE)} (GET {API}/strategies).",
+            details={"strategy_type": strategy_type, "allowed": list(CATALOGUE)},
+        )
+    schema = EXECUTE_MODELS[entry.type].model_json_schema()
+    return ok(
+        request,
+        StrategySchemaResponse(strategy_type=entry.type, supported=entry.supported, schema=schema),
     )
 
 
@@ -245,6 +367,11 @@ def result_summary(
             engine=record.summary.get("engine"),
             script=record.script,
             request=record.request,
+            strategy=StrategyOut(
+                type=str(record.request.get("strategy_type", "signal")),
+                params=record.request.get("strategy_params"),
+                script_generated=record.request.get("strategy_params") is not None,
+            ),
             metrics=record.metrics,
             per_ticker=record.summary.get("per_ticker", {}),
             warnings=[str(w) for w in record.summary.get("warnings", [])],

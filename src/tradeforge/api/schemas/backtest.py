@@ -8,6 +8,12 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints
 
 from tradeforge.api.envelope import RequestSchema, Schema
+from tradeforge.services.strategy_types import (
+    CrossSectionalParams,
+    DcaParams,
+    GridParams,
+    PairTradingParams,
+)
 
 TickerText = Annotated[
     str,
@@ -22,20 +28,17 @@ Script = Annotated[str, StringConstraints(min_length=1, max_length=65536, strip_
 ParamName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
-class ExecuteRequest(RequestSchema):
-    strategy_type: Annotated[str, StringConstraints(min_length=1, max_length=40)] = Field(
-        description="signal (send a script). dca, grid, pair_trading, cross_sectional: "
-        "not yet supported.",
-        examples=["signal"],
-    )
-    script: Script | None = Field(
-        default=None,
-        description="Signal DSL script (required for strategy_type signal; up to 64 KiB).",
-        examples=[
-            'oversold = rsi(close, 14) < 30\nemit_signal(oversold, entry("BINANCE:BTC/USDT", '
-            '"LONG", Weight(0.5)))'
-        ],
-    )
+_STRATEGY_TYPE_TEXT = (
+    "signal (send a script), pair_trading or cross_sectional (send strategy_params; the "
+    "server converts them to a Signal DSL script). dca and grid are catalogued but answer "
+    "400 STRATEGY_TYPE_UNSUPPORTED. See GET /backtest/strategies."
+)
+ScriptParams = dict[ParamName, Annotated[float, Field(allow_inf_nan=False)]]
+
+
+class ExecuteCommon(RequestSchema):
+    """The fields every strategy type shares."""
+
     universe: list[TickerText] = Field(
         min_length=1,
         max_length=20,
@@ -75,8 +78,132 @@ class ExecuteRequest(RequestSchema):
     mode: Literal["isolated", "cross"] = Field(
         default="isolated", description="isolated: one sub-account per ticker; cross: shared."
     )
-    params: dict[ParamName, Annotated[float, Field(allow_inf_nan=False)]] | None = Field(
+
+
+class ExecuteRequest(ExecuteCommon):
+    """The body of ``POST /backtest/execute`` for every type; the type's own model
+    (``GET /backtest/strategies/{strategy_type}/schema``) then validates it again."""
+
+    strategy_type: Annotated[str, StringConstraints(min_length=1, max_length=40)] = Field(
+        description=_STRATEGY_TYPE_TEXT, examples=["signal"]
+    )
+    universe: list[TickerText] | None = Field(  # type: ignore[assignment]
+        default=None,
+        min_length=1,
+        max_length=20,
+        description="1-20 tickers EXCHANGE:BASE/QUOTE[:SETTLE]; the first is the current "
+        "symbol. Required except for pair_trading (defaults to [leg_a, leg_b]).",
+        examples=[["BINANCE:BTC/USDT"]],
+    )
+    script: Script | None = Field(
+        default=None,
+        description="Signal DSL script (required for strategy_type signal; up to 64 KiB).",
+        examples=[
+            'oversold = rsi(close, 14) < 30\nemit_signal(oversold, entry("BINANCE:BTC/USDT", '
+            '"LONG", Weight(0.5)))'
+        ],
+    )
+    params: ScriptParams | None = Field(
         default=None, max_length=50, description="Values for the script's param(...) inputs."
+    )
+    strategy_params: dict[ParamName, Any] | None = Field(
+        default=None,
+        max_length=50,
+        description="Parameters of a parameter-based strategy type; their JSON Schema is "
+        "GET /backtest/strategies/{strategy_type}/schema.",
+    )
+
+
+class SignalExecuteRequest(ExecuteCommon):
+    """strategy_type signal: you send the Signal DSL script."""
+
+    strategy_type: Literal["signal"]
+    script: Script = Field(
+        description="Signal DSL script (up to 64 KiB); see GET /backtest/strategies/signal/guide."
+    )
+    params: ScriptParams | None = Field(
+        default=None, max_length=50, description="Values for the script's param(...) inputs."
+    )
+
+
+class DcaExecuteRequest(ExecuteCommon):
+    """strategy_type dca (catalogued; execution answers STRATEGY_TYPE_UNSUPPORTED)."""
+
+    strategy_type: Literal["dca"]
+    strategy_params: DcaParams
+
+
+class GridExecuteRequest(ExecuteCommon):
+    """strategy_type grid (catalogued; execution answers STRATEGY_TYPE_UNSUPPORTED)."""
+
+    strategy_type: Literal["grid"]
+    strategy_params: GridParams
+
+
+class PairTradingExecuteRequest(ExecuteCommon):
+    """strategy_type pair_trading: converted to a Signal DSL script on the server."""
+
+    strategy_type: Literal["pair_trading"]
+    universe: list[TickerText] | None = Field(  # type: ignore[assignment]
+        default=None,
+        min_length=2,
+        max_length=2,
+        description="Optional: [leg_a, leg_b] (the default).",
+    )
+    strategy_params: PairTradingParams
+
+
+class CrossSectionalExecuteRequest(ExecuteCommon):
+    """strategy_type cross_sectional: converted to a per-symbol Signal DSL script."""
+
+    strategy_type: Literal["cross_sectional"]
+    universe: list[TickerText] = Field(
+        min_length=2, max_length=20, description="2-20 tickers to rank."
+    )
+    strategy_params: CrossSectionalParams
+
+
+#: The model that validates ``POST /backtest/execute`` for each strategy type; the schema
+#: endpoint serves exactly these.
+EXECUTE_MODELS: dict[str, type[ExecuteCommon]] = {
+    "signal": SignalExecuteRequest,
+    "dca": DcaExecuteRequest,
+    "grid": GridExecuteRequest,
+    "pair_trading": PairTradingExecuteRequest,
+    "cross_sectional": CrossSectionalExecuteRequest,
+}
+
+
+class StrategyTypeOut(Schema):
+    type: str = Field(examples=["pair_trading"])
+    name: str
+    description: str
+    supported: bool = Field(description="Whether POST /backtest/execute runs this type.")
+    reason: str | None = Field(default=None, description="Why an unsupported type cannot run.")
+    schema_url: str
+
+
+class StrategiesResponse(Schema):
+    strategies: list[StrategyTypeOut]
+
+
+class StrategySchemaResponse(Schema):
+    strategy_type: str
+    supported: bool
+    schema_: dict[str, Any] = Field(
+        alias="schema",
+        serialization_alias="schema",
+        description="JSON Schema of the POST /backtest/execute body for this type.",
+    )
+
+
+class StrategyOut(Schema):
+    type: str
+    params: dict[str, Any] | None = Field(
+        default=None, description="The strategy_params of a parameter-based type."
+    )
+    script_generated: bool = Field(
+        description="True when the server generated the script from strategy_params."
     )
 
 
@@ -127,6 +254,10 @@ class ResultSummaryResponse(Schema):
     engine: str | None = None
     script: str
     request: dict[str, Any]
+    strategy: StrategyOut = Field(
+        description="The strategy type and, for parameter-based types, the parameters the "
+        "script was generated from (the script itself is in 'script', ready to fork)."
+    )
     metrics: dict[str, Any]
     per_ticker: dict[str, Any]
     warnings: list[str]
