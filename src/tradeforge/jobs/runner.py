@@ -51,9 +51,18 @@ _SPAWN = multiprocessing.get_context("spawn")
 
 
 def _worker_main(
-    settings: Settings, timings: JobTimings, stop: MpEvent, parent_pid: int, name: str
+    settings: Settings,
+    timings: JobTimings,
+    stop: MpEvent,
+    work: MpEvent,
+    parent_pid: int,
+    name: str,
 ) -> None:
-    """Body of one worker process."""
+    """Body of one worker process.
+
+    An idle worker sleeps until ``work`` is set (a submission in this process tree) or
+    ``poll_seconds`` pass (jobs submitted elsewhere, e.g. by another API process).
+    """
     configure_logging(settings.log_level, settings.log_json)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     ctx = build_context(settings, timings)
@@ -64,8 +73,8 @@ def _worker_main(
             except Exception:
                 log.exception("worker %s: claim or run failed; backing off", name)
                 status = None
-            if status is None:
-                stop.wait(timings.poll_seconds)
+            if status is None and not stop.is_set() and work.wait(timings.poll_seconds):
+                work.clear()
     finally:
         ctx.close()
 
@@ -86,6 +95,7 @@ class JobRunner:
         self.timings = timings or JobTimings.from_settings(settings)
         self.lazy = lazy
         self._stop = _SPAWN.Event()
+        self._work = _SPAWN.Event()
         self._halt = threading.Event()
         self._wake = threading.Event()
         self._procs: list[SpawnProcess] = []
@@ -107,8 +117,9 @@ class JobRunner:
         return self
 
     def wake(self) -> None:
-        """Tell a lazy runner there is work (new submission)."""
+        """Tell the runner there is work (a new submission): idle workers claim it at once."""
         self._wake.set()
+        self._work.set()
 
     @property
     def worker_pids(self) -> list[int]:
@@ -121,6 +132,7 @@ class JobRunner:
         self._halt.set()
         self._stop.set()
         self._wake.set()
+        self._work.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
@@ -159,7 +171,14 @@ class JobRunner:
         self._spawned += 1
         proc = _SPAWN.Process(
             target=_worker_main,
-            args=(self.settings, self.timings, self._stop, os.getpid(), f"w{self._spawned}"),
+            args=(
+                self.settings,
+                self.timings,
+                self._stop,
+                self._work,
+                os.getpid(),
+                f"w{self._spawned}",
+            ),
             name=f"tradeforge-worker-{self._spawned}",
             daemon=True,
         )

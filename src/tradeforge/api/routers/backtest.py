@@ -114,13 +114,13 @@ def _status_out(job: BacktestJob) -> StatusResponse:
 def _dispatch(container: Container, background: BackgroundTasks, job_id: str) -> None:
     """Signal the workers. The row is already the queue; this only saves polling time.
 
-    The in-process runner is woken directly. With ``job_queue = "celery"`` the job id is
-    published after the response (so after the commit); a failed publish leaves the job
-    queued for the Celery ``sweep`` task.
+    Both signals run as background tasks, after the response and so after the commit: a
+    worker woken earlier would find nothing to claim and go back to sleep. With
+    ``job_queue = "celery"`` a failed publish leaves the job queued for the ``sweep`` task.
     """
     runner = container.extras.get("job_runner")
     if runner is not None:
-        runner.wake()
+        background.add_task(runner.wake)
     if container.settings.job_queue == "celery":
         from tradeforge.jobs.celery_app import make_celery, publish
 
