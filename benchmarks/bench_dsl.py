@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python benchmarks/bench_dsl.py [--repeat N]
 
-Data: /work/shared/data/binance/BTC_USDT-1m.parquet holds about 90 days of 1m candles, so it
+Data: the bundled binance/BTC_USDT-1m.parquet holds about 90 days of 1m candles, so it
 is tiled (with shifted timestamps) to one year of bars (525,600). Reports the median
 wall time of ``run_signals`` against direct TA-Lib/numpy calls producing the same arrays,
 their ratio (target <= 1.2x), and parse/check/compile time separately.
@@ -13,16 +13,16 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import talib
 
 from tradeforge.core.candles import Candles
+from tradeforge.data import bundled_dir
 from tradeforge.dsl import compile_script, run_signals
 
-DATA = Path("/work/shared/data/binance/BTC_USDT-1m.parquet")
+DATA = bundled_dir() / "binance" / "BTC_USDT-1m.parquet"
 YEAR_BARS = 525_600
 TICKER = "BINANCE:BTC/USDT"
 

@@ -10,19 +10,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-TRADEFORGE = Path(sys.executable).with_name("tradeforge")
-SEED = Path("/work/shared/seeds/heytraders-api.v1.en.md")
+from shared_paths import SHARED
+
+SEED = SHARED / "seeds" / "heytraders-api.v1.en.md"
 SEED_BASE = "https://hey-traders.cloud/api/v1"
 SEED_KEY = "$HEYTRADERS_API_KEY"
 
@@ -105,43 +102,6 @@ def _tool(name: str) -> str:
             pytrace=False,
         )
     return path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
-    """A real server process with its own data directory; yields the /api/v1 base URL."""
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRADEFORGE_")}
-    env["TRADEFORGE_DATA_DIR"] = str(tmp_path / "data")
-    log_path = tmp_path / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [str(TRADEFORGE), "serve", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}/api/v1"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{base}/meta/health", timeout=2)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, log_path.read_text()
-                assert time.monotonic() < deadline, "server did not start in 60 s"
-                time.sleep(0.2)
-        yield base
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
 
 
 def _seed_block(text: str, heading: str) -> str:

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pyarrow.parquet as pq
 import pytest
 
+from shared_paths import BUNDLED
 from tradeforge.core.candles import Candles
 
-DATA = Path("/work/shared/data/binance")
+DATA = BUNDLED / "binance"  # the project's own real data (BTC/ETH 1h are bundled)
 
 
 def load_candles(name: str, last: int | None = None) -> Candles:

@@ -5,11 +5,12 @@ from pathlib import Path
 
 import pytest
 
+from shared_paths import SHARED
 from tradeforge.adapters.candles.layered import MarketDataStore, open_market_data
 from tradeforge.adapters.candles.parquet_store import ArrayCache, ParquetStore
 from tradeforge.market.source import Origin
 
-SHARED_DATA = Path("/work/shared/data")
+SHARED_DATA = SHARED / "data"
 
 
 def ms(*args: int) -> int:

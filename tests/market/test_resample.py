@@ -51,9 +51,6 @@ def test_resample_chain_1m_5m_1h_1d_matches_native(bundled: MarketDataStore) -> 
     assert_matches_native(daily, daily_from_native_hours, 85)
 
 
-@pytest.mark.skipif(
-    not (SHARED_DATA / "binance/SOL_USDT-5m.parquet").exists(), reason="no shared data"
-)
 def test_resample_sol_5m_to_1h_matches_native_on_shared_data() -> None:
     # SOL 5m is not in the bundled set; the shared data set has it.
     shared = ParquetStore(SHARED_DATA, writable=False)

@@ -124,27 +124,13 @@ ranking value. ``sector`` filters by a curated sector (L1, DeFi, AI, ...).
 
 
 @router.get("/symbols", summary="List tradable symbols", description=_SYMBOLS_DOC, **PUBLIC)
-def symbols(
-    request: Request,
-    source: MarketDataDep,
-    exchange: ExchangeQuery = "binance",
-    market_type: Annotated[str | None, Query(max_length=20, examples=["spot"])] = None,
-    category: Annotated[
-        str | None, Query(max_length=30, description="top_market_cap or trending")
-    ] = None,
-    sector: Annotated[str | None, Query(max_length=30, examples=["DeFi"])] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> Envelope[SymbolsResponse]:
-    return _list_symbols(request, source, exchange, market_type, category, sector, limit)
-
-
 @router.get(
     "/tickers",
     summary="List tradable symbols (seed v1 name of /market/symbols)",
     description=_SYMBOLS_DOC,
     **PUBLIC,
 )
-def tickers_list(
+def symbols(
     request: Request,
     source: MarketDataDep,
     exchange: ExchangeQuery = "binance",
