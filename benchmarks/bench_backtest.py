@@ -53,7 +53,8 @@ from tradeforge.backtest import (
 from tradeforge.core.candles import Candles
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = Path("/work/shared/data")
+# The workspace data set beside the clone (20 series for W3 need more than the bundled set).
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 FIXTURE = ROOT / "tests" / "backtest" / "data" / "vectorbt_w1.json"
 SAMPLE = ROOT / "tests" / "backtest" / "data" / "coinbase_btc_usd_1h.npz"
 DAY = 86_400_000

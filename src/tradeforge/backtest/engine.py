@@ -185,7 +185,7 @@ class FundingRates:
     interval_ms: int = FUNDING_INTERVAL_MS
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class _Arrays:
     entry_long: BoolArray
     exit_long: BoolArray
@@ -232,6 +232,12 @@ def _float_array(value: ArrayOrScalar | None, n: int, name: str, default: float)
 
 
 def _code_array(value: Any, n: int, name: str, codes: Mapping[Any, int]) -> IntArray:
+    if isinstance(value, str):
+        # StrEnum members hash and compare like their values: a valid member or value is
+        # found directly; anything else takes the converting path below (and its error).
+        code = codes.get(value)
+        if code is not None:
+            return np.array([code], dtype=np.int64)
     enum_type = type(next(iter(codes)))
     try:
         if isinstance(value, str):
@@ -250,9 +256,20 @@ def _expand(values: npt.NDArray[Any], n: int) -> npt.NDArray[Any]:
     return values if values.shape[0] == n else np.full(n, values[0], dtype=values.dtype)
 
 
+def _all_nan(values: FloatArray) -> bool:
+    # One value standing for every bar is the common case: test it without a ufunc call.
+    if values.shape[0] == 1:
+        return math.isnan(values[0])
+    return bool(np.isnan(values).all())
+
+
 def _signal_arrays(signals: Signals, n: int) -> _Arrays:
     size = _float_array(signals.size, n, "size", 1.0)
-    if not (np.all(np.isfinite(size)) and np.all(size > 0)):
+    if size.shape[0] == 1:
+        size_ok = math.isfinite(size[0]) and size[0] > 0
+    else:
+        size_ok = bool(np.all(np.isfinite(size)) and np.all(size > 0))
+    if not size_ok:
         raise BacktestInputError(
             "signals.size must be finite and positive on every bar",
             suggestion="Use a weight such as 1.0 (all equity) or 0.5; mask bars without entry.",
@@ -271,8 +288,14 @@ def _signal_arrays(signals: Signals, n: int) -> _Arrays:
         trailing_stop=_float_array(signals.trailing_stop, n, "trailing_stop", np.nan),
     )
     for name in ("stop_loss", "take_profit", "trailing_stop"):
+        if getattr(signals, name) is None:  # the NaN default: nothing to check
+            continue
         values = getattr(arrays, name)
-        if np.any(values[~np.isnan(values)] <= 0):
+        if values.shape[0] == 1:
+            bad = bool(values[0] <= 0)  # False for NaN, like the masked test below
+        else:
+            bad = bool(np.any(values[~np.isnan(values)] <= 0))
+        if bad:
             raise BacktestInputError(f"signals.{name} must be a positive fraction or NaN")
     if arrays.order_type.any():
         pending = _expand(arrays.order_type, n) != 0
@@ -290,9 +313,9 @@ def _uses_full_kernel(a: _Arrays, config: BacktestConfig, has_funding: bool) -> 
         or config.portfolio_stop_loss is not None
         or config.portfolio_take_profit is not None
         or a.order_type.any()
-        or not np.isnan(a.stop_loss).all()
-        or not np.isnan(a.take_profit).all()
-        or not np.isnan(a.trailing_stop).all()
+        or not _all_nan(a.stop_loss)
+        or not _all_nan(a.take_profit)
+        or not _all_nan(a.trailing_stop)
         or a.entry_short.any()  # 1x shorts can still be liquidated
     )
 
@@ -301,6 +324,8 @@ def infer_timeframe_ms(timestamp: IntArray) -> int:
     """Return the bar length: the smallest gap between consecutive candles."""
     if timestamp.shape[0] < 2:
         return 60_000
+    if timestamp.dtype == np.int64 and timestamp.ndim == 1 and timestamp.flags.c_contiguous:
+        return int(k.min_gap_nb(timestamp))  # one pass, no temporary difference array
     return int(np.min(np.diff(timestamp)))
 
 
@@ -328,15 +353,51 @@ def align_funding(
     return rates, coverage
 
 
-def _check_candles(candles: Candles, symbol: str) -> None:
-    if len(candles) == 0:
+# With every |price| < 1e300 and fewer than 5e7 bars, open.sum() + close.sum() stays below
+# 1e308 in any summation order, so it cannot overflow to inf: the scan's "ok" is exact.
+_PRICE_LIMIT_BITS = int(np.array([1e300]).view(np.int64)[0])
+_SCAN_MAX_BARS = 50_000_000
+
+
+def _check_candles(candles: Candles, symbol: str) -> int | None:
+    """Raise on empty or non-finite candles; return the smallest bar gap when it was found.
+
+    The gap (see :func:`infer_timeframe_ms`) comes from the same one-pass scan that checks
+    the prices, for candles of at least 2 bars in the usual contiguous int64/float64 layout.
+    """
+    n = len(candles)
+    if n == 0:
         raise BacktestInputError(
             f"no candles for {symbol or 'the symbol'}",
             suggestion="Request a date range inside the available market data.",
         )
+    ts, open_, close = candles.timestamp, candles.open, candles.close
+    if (
+        n < _SCAN_MAX_BARS
+        and ts.dtype == np.int64
+        and open_.dtype == np.float64
+        and close.dtype == np.float64
+        and ts.ndim == open_.ndim == close.ndim == 1
+        and ts.flags.c_contiguous
+        and open_.flags.c_contiguous
+        and close.flags.c_contiguous
+    ):
+        gap, over = k.scan_candles_nb(
+            ts, open_.view(np.int64), close.view(np.int64), _PRICE_LIMIT_BITS
+        )
+        if over == 0:  # all finite and small: the sums below are finite, nothing to raise
+            return gap if n >= 2 else None
     # A sum is NaN/inf when any element is: one pass, no temporary boolean arrays.
-    if not math.isfinite(float(candles.open.sum()) + float(candles.close.sum())):
+    if not math.isfinite(float(open_.sum()) + float(close.sum())):
         raise BacktestInputError(f"candles for {symbol or 'the symbol'} contain NaN prices")
+    return None
+
+
+def _timeframe(timeframe_ms: int | None, gap: int | None, timestamp: IntArray) -> int:
+    # ``timeframe_ms or infer_timeframe_ms(timestamp)``, reusing a gap the scan already found.
+    if timeframe_ms:
+        return timeframe_ms
+    return gap if gap is not None else infer_timeframe_ms(timestamp)
 
 
 def _run_arrays(
@@ -345,8 +406,11 @@ def _run_arrays(
     config: BacktestConfig,
     initial_cash: float,
     funding_rates: FloatArray | None,
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    need_position: bool = True,
+) -> tuple[FloatArray, FloatArray | None, FloatArray, FloatArray]:
     # Returns (equity, position[n, 1], fills, trades) for one symbol on its own account.
+    # Without need_position the fast kernel skips the position curve (None is returned):
+    # BacktestResult.position rebuilds it from the trades when asked.
     at_close = config.fill is FillConvention.SIGNAL_CLOSE
     if not _uses_full_kernel(a, config, funding_rates is not None):
         equity, position, fills, trades = k.simulate_simple_nb(
@@ -354,8 +418,9 @@ def _run_arrays(
             a.entry_long, a.exit_long, a.entry_short, a.exit_short, a.size, a.size_type,
             initial_cash, config.fee_taker, config.slippage, config.min_quantity,
             config.quantity_step, at_close, config.clamp_fills_to_bar, _capacity(a),
+            need_position,
         )  # fmt: skip
-        return equity, position.reshape(-1, 1), fills, trades
+        return equity, position.reshape(-1, 1) if need_position else None, fills, trades
     n = len(candles)
 
     def col(x: npt.NDArray[Any]) -> npt.NDArray[Any]:
@@ -417,22 +482,22 @@ def run_backtest(
     """
     config = config or BacktestConfig()
     config.validate()
-    _check_candles(candles, symbol)
+    gap = _check_candles(candles, symbol)
     n = len(candles)
     arrays = _signal_arrays(signals, n)
-    tf = timeframe_ms or infer_timeframe_ms(candles.timestamp)
+    tf = _timeframe(timeframe_ms, gap, candles.timestamp)
     rates = None
     coverage: dict[str, float | None] = {symbol: None}
     if funding is not None:
         rates, coverage[symbol] = align_funding(candles.timestamp, tf, funding)
     equity, position, fills, trades = _run_arrays(
-        candles, arrays, config, config.initial_cash, rates
+        candles, arrays, config, config.initial_cash, rates, need_position=False
     )
     return BacktestResult(
         symbols=(symbol,),
         timestamp=candles.timestamp,
         equity=equity,
-        position=position,
+        held=position,
         fill_table=fills,
         trade_table=trades,
         initial_equity=config.initial_cash,
@@ -445,22 +510,27 @@ def run_backtest(
     )
 
 
-def _union_grid(candles: Mapping[str, Candles]) -> IntArray:
+def _same_times(a: IntArray, b: IntArray) -> bool:
+    return a is b or (a.shape == b.shape and bool(np.array_equal(a, b)))
+
+
+def _union_grid(candles: Mapping[str, Candles]) -> tuple[IntArray, bool]:
+    # The grid, and whether every series' times are the grid itself (no alignment needed).
     series = [c.timestamp for c in candles.values()]
     first = series[0]
-    if all(ts.shape == first.shape and np.array_equal(ts, first) for ts in series[1:]):
-        return first
+    if all(_same_times(ts, first) for ts in series[1:]):
+        return first, True
     # Timsort merges the already-sorted runs quickly; then drop duplicates.
     merged = np.sort(np.concatenate(series), kind="stable")
     keep = np.empty(merged.shape[0], dtype=np.bool_)
     keep[0] = True
     np.not_equal(merged[1:], merged[:-1], out=keep[1:])
-    return merged[keep]
+    return merged[keep], False
 
 
 def _grid_positions(grid: IntArray, timestamp: IntArray) -> IntArray | None:
     # Index of each candle on the grid, or None when the candles are the grid itself.
-    if timestamp.shape == grid.shape and np.array_equal(timestamp, grid):
+    if _same_times(timestamp, grid):
         return None
     return np.searchsorted(grid, timestamp)
 
@@ -501,11 +571,10 @@ def run_portfolio(
             suggestion=f"Candles: {sorted(candles)}; signals: {sorted(signals)}.",
         )
     symbols = tuple(sorted(candles))
-    for s in symbols:
-        _check_candles(candles[s], s)
+    gaps = {s: _check_candles(candles[s], s) for s in symbols}
     funding = funding or {}
-    grid = _union_grid(candles)
-    tf = timeframe_ms or min(infer_timeframe_ms(candles[s].timestamp) for s in symbols)
+    grid, shared = _union_grid(candles)
+    tf = timeframe_ms or min(_timeframe(None, gaps[s], candles[s].timestamp) for s in symbols)
     arrays = {s: _signal_arrays(signals[s], len(candles[s])) for s in symbols}
     coverage: dict[str, float | None] = {}
     rates: dict[str, FloatArray | None] = {}
@@ -516,9 +585,11 @@ def run_portfolio(
     params = _parameters(config, parameters)
     if config.margin_mode is MarginMode.ISOLATED:
         return _run_isolated(
-            candles, arrays, rates, config, symbols, grid, tf, params, script, coverage
+            candles, arrays, rates, config, symbols, grid, shared, tf, params, script, coverage
         )
-    return _run_cross(candles, arrays, rates, config, symbols, grid, tf, params, script, coverage)
+    return _run_cross(
+        candles, arrays, rates, config, symbols, grid, shared, tf, params, script, coverage
+    )
 
 
 def _run_isolated(
@@ -528,6 +599,7 @@ def _run_isolated(
     config: BacktestConfig,
     symbols: tuple[str, ...],
     grid: IntArray,
+    shared: bool,
     tf: int,
     params: dict[str, Any],
     script: str | None,
@@ -536,28 +608,51 @@ def _run_isolated(
     n = grid.shape[0]
     sleeve = config.initial_cash / len(symbols)
     total = np.zeros(n)
-    position = np.zeros((n, len(symbols)))
+    # Off a shared grid, positions are filled one symbol (row) at a time and handed out
+    # transposed as the (n, k) view: writing rows is contiguous, writing columns of an
+    # (n, k) array strides through every row. On a shared grid, symbols that ran the fast
+    # kernel skip the position curve: their column is rebuilt from the trades (lazily when
+    # all of them did, see BacktestResult.position).
+    position_rows = None if shared else np.zeros((len(symbols), n))
     fill_parts = []
     trade_parts = []
+    kernel_positions: dict[int, FloatArray] = {}
     ticker_equity: dict[str, FloatArray] = {}
     time_parts: list[IntArray] = []
     for j, s in enumerate(symbols):
         c = candles[s]
-        equity, pos, fills, trades = _run_arrays(c, arrays[s], config, sleeve, rates[s])
+        equity, pos, fills, trades = _run_arrays(
+            c, arrays[s], config, sleeve, rates[s], need_position=not shared
+        )
         fills[:, k.FILL_ASSET] = j
         trades[:, k.TRADE_ASSET] = j
         fill_parts.append(fills)
         trade_parts.append(trades)
         ticker_equity[s] = equity
         time_parts.append(c.timestamp[fills[:, k.FILL_BAR].astype(np.int64)])
+        # shared: _union_grid found every series equal to the grid; no need to test again.
+        if position_rows is None:
+            total += equity
+            if pos is not None:  # the full kernel always returns its position curve
+                kernel_positions[j] = pos[:, 0]
+            continue
+        assert pos is not None  # need_position was set
         if _grid_positions(grid, c.timestamp) is None:
             total += equity
-            position[:, j] = pos[:, 0]
+            position_rows[j] = pos[:, 0]
             continue
         last = np.searchsorted(c.timestamp, grid, side="right") - 1
         seen = last >= 0
         total += np.where(seen, equity[np.maximum(last, 0)], sleeve)
-        position[:, j] = np.where(seen, pos[np.maximum(last, 0), 0], 0.0)
+        position_rows[j] = np.where(seen, pos[np.maximum(last, 0), 0], 0.0)
+    trade_all = np.concatenate(trade_parts)
+    held: FloatArray | None = None
+    if position_rows is not None:
+        held = position_rows.T
+    elif kernel_positions:
+        held = k.position_from_trades_nb(trade_all, n, len(symbols))
+        for j, column in kernel_positions.items():
+            held[:, j] = column
     # Orders log in time order (stable: within one time, symbols keep their sorted order).
     fills_all = np.concatenate(fill_parts)
     fills_all = fills_all[np.argsort(np.concatenate(time_parts), kind="stable")]
@@ -566,9 +661,9 @@ def _run_isolated(
         symbols=symbols,
         timestamp=grid,
         equity=total,
-        position=position,
+        held=held,
         fill_table=fills_all,
-        trade_table=np.concatenate(trade_parts),
+        trade_table=trade_all,
         initial_equity=config.initial_cash,
         timeframe_ms=tf,
         leverage=config.leverage,
@@ -588,6 +683,7 @@ def _run_cross(
     config: BacktestConfig,
     symbols: tuple[str, ...],
     grid: IntArray,
+    shared: bool,
     tf: int,
     params: dict[str, Any],
     script: str | None,
@@ -596,7 +692,9 @@ def _run_cross(
     n = grid.shape[0]
     m = len(symbols)
 
-    positions = {s: _grid_positions(grid, candles[s].timestamp) for s in symbols}
+    positions = {
+        s: None if shared else _grid_positions(grid, candles[s].timestamp) for s in symbols
+    }
 
     def stack(getter: Any, fill: Any, dtype: Any) -> npt.NDArray[Any]:
         out = np.empty((n, m), dtype=dtype)
@@ -643,7 +741,7 @@ def _run_cross(
         symbols=symbols,
         timestamp=grid,
         equity=equity,
-        position=position,
+        held=position,
         fill_table=fills,
         trade_table=trades,
         initial_equity=config.initial_cash,
@@ -707,7 +805,7 @@ def run_sma_cross_sweep(
     """
     config = config or BacktestConfig()
     config.validate()
-    _check_candles(candles, "")
+    gap = _check_candles(candles, "")
     pairs = [(f, s) for f in fast_windows for s in slow_windows if 0 < f < s]
     if not pairs:
         raise BacktestInputError("the sweep has no pair with 0 < fast < slow")
@@ -723,7 +821,7 @@ def run_sma_cross_sweep(
         config.initial_cash, config.fee_taker, config.slippage,
         config.fill is FillConvention.SIGNAL_CLOSE, config.clamp_fills_to_bar,
     )  # fmt: skip
-    tf = timeframe_ms or infer_timeframe_ms(candles.timestamp)
+    tf = _timeframe(timeframe_ms, gap, candles.timestamp)
     count = out[:, k.SWEEP_RET_COUNT]
     mean = out[:, k.SWEEP_RET_SUM] / count
     with np.errstate(divide="ignore", invalid="ignore"):

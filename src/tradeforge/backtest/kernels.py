@@ -210,6 +210,7 @@ def simulate_simple_nb(
     fill_at_close: bool,
     clamp: bool,
     capacity: int,
+    with_position: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Run one asset with market orders only (1x, no stops, no funding).
 
@@ -219,11 +220,16 @@ def simulate_simple_nb(
     is an entry attempt or the exit of a filled entry, so there are at most ``2 * capacity``
     lines and ``capacity`` trades). Returns ``(equity, position, fills, trades)``: equity
     marked at each close, the signed
-    position quantity after each bar, and the fill and trade tables.
+    position quantity after each bar (an empty array unless ``with_position``; it equals
+    ``direction * quantity`` of the trade held at that close, 0.0 when flat), and the fill
+    and trade tables.
     """
     n = close.shape[0]
     equity = np.empty(n, dtype=np.float64)
-    position = np.empty(n, dtype=np.float64)
+    # Without with_position every bar writes one scratch slot (index i * 0): a store without
+    # a branch in the hot loop, and no n-sized allocation.
+    position = np.empty(n if with_position else 1, dtype=np.float64)
+    pstep = 1 if with_position else 0
     fills = np.empty((2 * capacity + 2, FILL_NCOLS), dtype=np.float64)
     trades = np.empty((capacity + 2, TRADE_NCOLS), dtype=np.float64)
     nf = 0
@@ -231,12 +237,14 @@ def simulate_simple_nb(
     balance = init_cash
     direction = 0
     qty = 0.0
+    held = 0.0  # direction * qty, refreshed whenever the position changes
     entry_px = 0.0
     entry_fee = 0.0
     entry_bar = -1
     for i in range(n):
         sig = i if fill_at_close else i - 1
-        if sig >= 0 and (entry_long[sig] or exit_long[sig] or entry_short[sig] or exit_short[sig]):
+        # Bitwise | reads all four flags without a branch per flag.
+        if sig >= 0 and (entry_long[sig] | exit_long[sig] | entry_short[sig] | exit_short[sig]):
             close_it, new_dir = resolve_signal(
                 direction, entry_long[sig], exit_long[sig], entry_short[sig], exit_short[sig]
             )
@@ -280,8 +288,10 @@ def simulate_simple_nb(
                         fills, nf, i, 0, new_dir, 0.0, px, 0.0, REASON_ENTRY, ORDER_MARKET,
                         STATUS_REJECTED,
                     )  # fmt: skip
-        equity[i] = balance + direction * qty * (close[i] - entry_px)
-        position[i] = direction * qty
+            held = direction * qty
+        # Same value as balance + direction * qty * (close - entry_px): held is that product.
+        equity[i] = balance + held * (close[i] - entry_px)
+        position[i * pstep] = held
     if direction != 0:
         nt = _log_trade(
             trades, nt, 0, direction, entry_bar, n - 1, qty, entry_px, close[n - 1], entry_fee,
@@ -289,6 +299,8 @@ def simulate_simple_nb(
         )  # fmt: skip
     if nf > fills.shape[0] or nt > trades.shape[0]:
         raise RuntimeError("order log capacity exceeded")
+    if not with_position:
+        position = position[:0]
     return equity, position, fills[:nf].copy(), trades[:nt].copy()
 
 
@@ -763,6 +775,59 @@ def _open_position(
     ambiguous[j] = False
     nf = _log_fill(fills, nf, i, j, new_dir, q, px, fee, REASON_ENTRY, otype, STATUS_FILLED)
     return balance, nf
+
+
+@njit(cache=True)
+def position_from_trades_nb(trades: np.ndarray, n: int, k: int) -> np.ndarray:
+    """Return the ``(n, k)`` signed position after each bar, rebuilt from a trade table.
+
+    A trade is held at the closes of ``[entry bar, exit bar)`` (an open trade up to the last
+    bar) with ``direction * quantity``; 0.0 elsewhere. This is exactly the curve
+    :func:`simulate_simple_nb` marks with ``with_position``.
+    """
+    out = np.zeros((n, k), dtype=np.float64)
+    for r in range(trades.shape[0]):
+        start = int(trades[r, TRADE_ENTRY_BAR])
+        stop = n if trades[r, TRADE_IS_OPEN] != 0.0 else int(trades[r, TRADE_EXIT_BAR])
+        col = int(trades[r, TRADE_ASSET])
+        held = trades[r, TRADE_DIRECTION] * trades[r, TRADE_QTY]
+        for i in range(start, stop):
+            out[i, col] = held
+    return out
+
+
+@njit(cache=True)
+def min_gap_nb(timestamp: np.ndarray) -> int:
+    """Return the smallest difference between consecutive values (``n >= 2``), in one pass.
+
+    Equal to ``np.min(np.diff(timestamp))`` without the temporary difference array.
+    """
+    best = timestamp[1] - timestamp[0]
+    for i in range(1, timestamp.shape[0]):
+        best = min(best, timestamp[i] - timestamp[i - 1])
+    return int(best)
+
+
+@njit(cache=True)
+def scan_candles_nb(
+    timestamp: np.ndarray, open_bits: np.ndarray, close_bits: np.ndarray, limit_bits: int
+) -> tuple[int, int]:
+    """Return ``(smallest timestamp gap, count of prices with magnitude >= the limit)``.
+
+    ``open_bits``/``close_bits`` are the float64 prices viewed as int64: masking the sign
+    bit leaves an integer that orders like ``abs(price)``, with inf and NaN above every
+    finite value, so the count vectorises and is 0 exactly when every price is finite and
+    below ``limit_bits`` (the bits of a positive float64). The gap is 0 for fewer than 2 bars.
+    """
+    n = timestamp.shape[0]
+    best = timestamp[1] - timestamp[0] if n > 1 else 0
+    for i in range(1, n):
+        best = min(best, timestamp[i] - timestamp[i - 1])
+    over = 0
+    for i in range(n):
+        over += (open_bits[i] & 0x7FFFFFFFFFFFFFFF) >= limit_bits
+        over += (close_bits[i] & 0x7FFFFFFFFFFFFFFF) >= limit_bits
+    return int(best), int(over)
 
 
 @njit(cache=True)

@@ -197,16 +197,17 @@ class BacktestResult:
         symbols: the symbols, in column order of the kernel tables.
         timestamp: bar open times (UTC ms) of the equity curve.
         equity: total equity at each bar's close.
-        position: ``(n, k)`` signed quantity per symbol after each bar.
         fill_table / trade_table: raw kernel records (see ``kernels.FILL_*``/``TRADE_*``).
         funding_coverage: per symbol, the share of the period covered by funding data
             (``None`` when no funding series was supplied).
+        held: the ``(n, k)`` position matrix when the engine produced it, or ``None`` for a
+            single-symbol run on its own bars, whose :attr:`position` is rebuilt from the
+            trade table on first access (the same values the kernel would have written).
     """
 
     symbols: tuple[str, ...]
     timestamp: IntArray
     equity: FloatArray
-    position: FloatArray
     fill_table: FloatArray
     trade_table: FloatArray
     initial_equity: float
@@ -218,6 +219,19 @@ class BacktestResult:
     funding_coverage: Mapping[str, float | None] = field(default_factory=dict)
     ticker_equity: Mapping[str, FloatArray] = field(default_factory=dict)
     bar_timestamps: Sequence[IntArray] = ()
+    held: FloatArray | None = None
+
+    @cached_property
+    def position(self) -> FloatArray:
+        """``(n, k)`` signed quantity per symbol after each bar (0.0 when flat)."""
+        if self.held is not None:
+            return self.held
+        # Each trade is held at the closes of [entry bar, exit bar) (an open one to the last
+        # bar) with quantity ``direction * qty``, exactly what the kernel marks per bar.
+        out: FloatArray = k.position_from_trades_nb(
+            self.trade_table, self.timestamp.shape[0], len(self.symbols)
+        )
+        return out
 
     def _bar_time(self, column: int, bar: int) -> int:
         ts = self.bar_timestamps[column] if self.bar_timestamps else self.timestamp
