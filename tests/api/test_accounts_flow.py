@@ -276,3 +276,34 @@ def test_duplicate_user_is_conflict(app: FastAPI) -> None:
     with pytest.raises(ConflictError) as raised:
         create_user(app, "ALICE@example.com")
     assert raised.value.code == "USER_EXISTS"
+
+
+def test_forwarded_for_from_an_untrusted_peer_cannot_dodge_the_registration_limit(
+    client: TestClient,
+) -> None:
+    for index in range(5):
+        spoofed = {"X-Forwarded-For": f"203.0.113.{index}"}
+        assert_ok(client.post("/api/v1/meta/register", json={"display_name": "x"}, headers=spoofed))
+    spoofed = {"X-Forwarded-For": "198.51.100.7"}
+    response = client.post("/api/v1/meta/register", json={"display_name": "x"}, headers=spoofed)
+    assert_error(response, 429, "REGISTRATION_LIMIT")
+
+
+def test_forwarded_for_is_believed_from_a_trusted_proxy(
+    make_settings, database_url: str, clock: FrozenClock
+) -> None:
+    # Starlette's test client connects from the address "testclient".
+    app = create_app(make_settings(database_url, trusted_proxies=["testclient"]), clock=clock)
+    with TestClient(app) as client:
+        for index in range(6):
+            headers = {"X-Forwarded-For": f"203.0.113.{index}"}
+            body = {"display_name": "x"}
+            assert_ok(client.post("/api/v1/meta/register", json=body, headers=headers))
+        for _ in range(5):
+            headers = {"X-Forwarded-For": "198.51.100.7"}
+            assert_ok(
+                client.post("/api/v1/meta/register", json={"display_name": "y"}, headers=headers)
+            )
+        headers = {"X-Forwarded-For": "198.51.100.7"}
+        response = client.post("/api/v1/meta/register", json={"display_name": "y"}, headers=headers)
+        assert_error(response, 429, "REGISTRATION_LIMIT")
