@@ -204,3 +204,10 @@ def test_scoped_endpoint_denies_missing_scope(settings: Settings) -> None:
             client.get("/api/v1/needs-trade", headers=bearer(key)), 403, "INSUFFICIENT_PERMISSIONS"
         )
         assert error["details"]["required_scope"] == "trade"
+
+
+@pytest.mark.parametrize("method", ["TRACE", "OPTIONS", "PUT", "PATCH"])
+def test_unsupported_methods_are_405_envelopes(client: TestClient, method: str) -> None:
+    response = client.request(method, "/api/v1/meta/markets")
+    assert_error(response, 405, "METHOD_NOT_ALLOWED")
+    assert "GET" in response.headers["allow"]
