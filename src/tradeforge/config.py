@@ -70,6 +70,12 @@ class Settings(BaseSettings):
 
     session_ttl_hours: int = Field(default=12, ge=1)
 
+    # Optional language model that rewrites /backtest/results/{id}/analysis (off when unset).
+    llm_base_url: str | None = None  # an OpenAI-compatible API root, e.g. http://127.0.0.1:8080/v1
+    llm_api_key: SecretStr | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_timeout_seconds: float = Field(default=20.0, gt=0, le=300)
+
     # Live market data: read-through fetching of recent closed candles through ccxt.
     market_live: bool = False
     market_live_max_candles: int = Field(default=5000, ge=1, le=100_000)

@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Query, Request
 from pydantic import ValidationError
 
+from tradeforge.adapters.llm.openai_compatible import OpenAICompatibleRewriter
 from tradeforge.adapters.storage.repositories.backtest_jobs import SqlBacktestJobRepository
 from tradeforge.api.deps import Container, ContainerDep, PrincipalDep, SessionDep, requires
 from tradeforge.api.envelope import Envelope, ok
@@ -41,7 +42,7 @@ from tradeforge.api.schemas.backtest import (
 )
 from tradeforge.api.schemas.market import iso
 from tradeforge.core.accounts import Scope
-from tradeforge.core.errors import InvalidInputError, NotFoundError
+from tradeforge.core.errors import InvalidInputError, NotFoundError, TradeforgeError
 from tradeforge.core.jobs import BacktestJob, BacktestResultRecord, JobStatus
 from tradeforge.dsl.errors import DslError
 from tradeforge.services.backtest_jobs import (
@@ -502,12 +503,24 @@ def result_equity(
     "/results/{result_id}/analysis", summary="Written assessment", **requires(Scope.RESEARCH)
 )
 def result_analysis(
-    request: Request, result_id: IdPath, principal: PrincipalDep, service: ServiceDep
+    request: Request,
+    result_id: IdPath,
+    principal: PrincipalDep,
+    service: ServiceDep,
+    container: ContainerDep,
 ) -> Envelope[AnalysisResponse]:
     """A deterministic, rule-based reading of the result: return versus buy-and-hold,
-    drawdown, trade count, win rate, risk-adjusted return and exposure (no language model)."""
+    drawdown, trade count, win rate, risk-adjusted return and exposure. When an operator
+    configured a language model, ``narrative`` rewrites those findings in prose."""
     record = service.result(principal.key, result_id)
     report = analyze(record)
+    narrative = narrative_error = None
+    rewriter = _rewriter(container)
+    if rewriter is not None:
+        try:
+            narrative = rewriter.rewrite(record.id, report)
+        except TradeforgeError as error:
+            narrative_error = f"{error.code}: {error.message}"
     return ok(
         request,
         AnalysisResponse(
@@ -516,6 +529,26 @@ def result_analysis(
             summary=report["summary"],
             findings=[Finding(**f) for f in report["findings"]],
             counts=report["counts"],
-            method=report["method"],
+            method=report["method"] if narrative is None else f"{report['method']}+llm",
+            narrative=narrative,
+            narrative_error=narrative_error,
         ),
     )
+
+
+def _rewriter(container: Container) -> OpenAICompatibleRewriter | None:
+    """The configured language model, built once per app (None when not configured)."""
+    settings = container.settings
+    if not settings.llm_base_url:
+        return None
+    rewriter = container.extras.get("llm_rewriter")
+    if rewriter is None:
+        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+        rewriter = container.extras["llm_rewriter"] = OpenAICompatibleRewriter(
+            settings.llm_base_url,
+            settings.llm_model,
+            api_key=key,
+            timeout_seconds=settings.llm_timeout_seconds,
+        )
+    assert isinstance(rewriter, OpenAICompatibleRewriter)
+    return rewriter

@@ -321,3 +321,11 @@ class AnalysisResponse(Schema):
     findings: list[Finding]
     counts: dict[str, int]
     method: str
+    narrative: str | None = Field(
+        default=None,
+        description="A language model's rewrite of the findings, when an operator configured "
+        "one (TRADEFORGE_LLM_BASE_URL); the facts above are what it was given.",
+    )
+    narrative_error: str | None = Field(
+        default=None, description="Why the configured model gave no narrative this time."
+    )

@@ -1,0 +1,1 @@
+"""Optional language-model adapters (off unless an operator configures one)."""
