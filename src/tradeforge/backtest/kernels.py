@@ -494,19 +494,11 @@ def simulate_portfolio_nb(
                     if entry_dir[j] != 0:
                         resting[j] = sig
                 if close_it and d != 0:
-                    px = market_fill_price(o, -d, slippage, low[i, j], high[i, j], clamp)
-                    fee = fee_for(qty[j], px, fee_taker)
-                    balance += d * qty[j] * (px - entry_px[j]) - fee
-                    nf = _log_fill(
-                        fills, nf, i, j, -d, qty[j], px, fee, reason, ORDER_MARKET, STATUS_FILLED
-                    )
-                    nt = _log_trade(
-                        trades, nt, j, d, entry_bar[j], i, qty[j], entry_px[j], px,
-                        entry_fee[j], fee, funding_acc[j], reason, False, False,
+                    balance, nf, nt = _close_position(
+                        j, i, d, o, reason, low[i, j], high[i, j], slippage, clamp,
+                        fee_taker, balance, fills, nf, trades, nt, direction, qty, entry_px,
+                        margin, entry_fee, entry_bar, funding_acc,
                     )  # fmt: skip
-                    direction[j] = 0
-                    qty[j] = 0.0
-                    margin[j] = 0.0
 
         # Phase 3b: entries placed for this bar (market at the open, or resting limit/stop).
         for j in range(k):
@@ -628,19 +620,11 @@ def simulate_portfolio_nb(
                     )
                 entry_dir[j] = new_dir
                 if close_it and d != 0:
-                    px = market_fill_price(c, -d, slippage, low[i, j], high[i, j], clamp)
-                    fee = fee_for(qty[j], px, fee_taker)
-                    balance += d * qty[j] * (px - entry_px[j]) - fee
-                    nf = _log_fill(
-                        fills, nf, i, j, -d, qty[j], px, fee, reason, ORDER_MARKET, STATUS_FILLED
-                    )
-                    nt = _log_trade(
-                        trades, nt, j, d, entry_bar[j], i, qty[j], entry_px[j], px,
-                        entry_fee[j], fee, funding_acc[j], reason, False, False,
+                    balance, nf, nt = _close_position(
+                        j, i, d, c, reason, low[i, j], high[i, j], slippage, clamp,
+                        fee_taker, balance, fills, nf, trades, nt, direction, qty, entry_px,
+                        margin, entry_fee, entry_bar, funding_acc,
                     )  # fmt: skip
-                    direction[j] = 0
-                    qty[j] = 0.0
-                    margin[j] = 0.0
             for j in range(k):
                 new_dir = entry_dir[j]
                 if new_dir == 0 or math.isnan(open_[i, j]) or direction[j] != 0:
@@ -690,20 +674,11 @@ def simulate_portfolio_nb(
                     d = direction[j]
                     if d == 0 or math.isnan(open_[i, j]):
                         continue
-                    px = market_fill_price(close[i, j], -d, slippage, low[i, j], high[i, j], clamp)
-                    fee = fee_for(qty[j], px, fee_taker)
-                    balance += d * qty[j] * (px - entry_px[j]) - fee
-                    nf = _log_fill(
-                        fills, nf, i, j, -d, qty[j], px, fee, exit_all_reason, ORDER_MARKET,
-                        STATUS_FILLED,
+                    balance, nf, nt = _close_position(
+                        j, i, d, close[i, j], exit_all_reason, low[i, j], high[i, j], slippage,
+                        clamp, fee_taker, balance, fills, nf, trades, nt, direction, qty, entry_px,
+                        margin, entry_fee, entry_bar, funding_acc,
                     )  # fmt: skip
-                    nt = _log_trade(
-                        trades, nt, j, d, entry_bar[j], i, qty[j], entry_px[j], px,
-                        entry_fee[j], fee, funding_acc[j], exit_all_reason, False, False,
-                    )  # fmt: skip
-                    direction[j] = 0
-                    qty[j] = 0.0
-                    margin[j] = 0.0
                     position[i, j] = 0.0
                 equity[i], _ = _equity_available(balance, direction, qty, entry_px, margin, mark)
                 balance_out[i] = balance
@@ -721,6 +696,47 @@ def simulate_portfolio_nb(
     if nf > fills.shape[0] or nt > trades.shape[0]:
         raise RuntimeError("order log capacity exceeded")
     return equity, balance_out, position, funding_out, fills[:nf].copy(), trades[:nt].copy()
+
+
+@njit(cache=True)
+def _close_position(
+    j: int,
+    i: int,
+    d: int,
+    ref_px: float,
+    reason: int,
+    bar_low: float,
+    bar_high: float,
+    slippage: float,
+    clamp: bool,
+    fee_taker: float,
+    balance: float,
+    fills: np.ndarray,
+    nf: int,
+    trades: np.ndarray,
+    nt: int,
+    direction: np.ndarray,
+    qty: np.ndarray,
+    entry_px: np.ndarray,
+    margin: np.ndarray,
+    entry_fee: np.ndarray,
+    entry_bar: np.ndarray,
+    funding_acc: np.ndarray,
+) -> tuple[float, int, int]:
+    """Close position ``j`` (direction ``d``) at market from ``ref_px`` in bar ``i``; log the
+    fill and the trade. The mirror of :func:`_open_position`."""
+    px = market_fill_price(ref_px, -d, slippage, bar_low, bar_high, clamp)
+    fee = fee_for(qty[j], px, fee_taker)
+    balance += d * qty[j] * (px - entry_px[j]) - fee
+    nf = _log_fill(fills, nf, i, j, -d, qty[j], px, fee, reason, ORDER_MARKET, STATUS_FILLED)
+    nt = _log_trade(
+        trades, nt, j, d, entry_bar[j], i, qty[j], entry_px[j], px,
+        entry_fee[j], fee, funding_acc[j], reason, False, False,
+    )  # fmt: skip
+    direction[j] = 0
+    qty[j] = 0.0
+    margin[j] = 0.0
+    return balance, nf, nt
 
 
 @njit(cache=True)
