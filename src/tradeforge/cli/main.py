@@ -6,7 +6,7 @@ import importlib
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -17,6 +17,9 @@ from tradeforge.config import Settings, get_settings
 from tradeforge.core.accounts import Scope
 from tradeforge.core.errors import TradeforgeError
 from tradeforge.observability import configure_logging
+
+if TYPE_CHECKING:
+    from tradeforge.services.accounts import AccountService
 
 app = typer.Typer(
     name="tradeforge",
@@ -150,7 +153,8 @@ def serve(
 
 
 @contextmanager
-def _account_service() -> Iterator[object]:
+def _account_service() -> Iterator[AccountService]:
+    """An account service in one unit of work (commit on success), for operator commands."""
     from tradeforge.adapters.storage.repositories.accounts import SqlAccountRepository
     from tradeforge.api.deps import build_container
     from tradeforge.services.accounts import AccountService
@@ -185,14 +189,11 @@ def users_create(
     password_stdin: Annotated[bool, typer.Option(help="Read the password from stdin.")] = False,
 ) -> None:
     """Create a human user who can log in and claim agents."""
-    from tradeforge.services.accounts import AccountService
-
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     elif password is None:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     with _errors(), _account_service() as service:
-        assert isinstance(service, AccountService)
         user = service.create_user(email, password)
         console.print(f"created user [bold]{user.email}[/] (id {user.id})")
 
@@ -200,10 +201,7 @@ def users_create(
 @users_app.command("list")
 def users_list() -> None:
     """List users."""
-    from tradeforge.services.accounts import AccountService
-
     with _errors(), _account_service() as service:
-        assert isinstance(service, AccountService)
         table = Table("id", "email", "created (UTC)", "active")
         for user in service.list_users():
             table.add_row(
@@ -242,10 +240,7 @@ def keys_create(
     ] = None,
 ) -> None:
     """Issue a full (tf_live_) API key. The key is printed once; store it safely."""
-    from tradeforge.services.accounts import AccountService
-
     with _errors(), _account_service() as service:
-        assert isinstance(service, AccountService)
         user = service.get_user_by_email(email)
         issued = service.issue_key_for_user(
             user, _parse_scopes(scopes), name=name, agent_id=agent_id
@@ -262,10 +257,7 @@ def keys_list(
     email: Annotated[str | None, typer.Option(help="Only this user's keys.")] = None,
 ) -> None:
     """List keys (prefixes only; the secret part is never stored)."""
-    from tradeforge.services.accounts import AccountService
-
     with _errors(), _account_service() as service:
-        assert isinstance(service, AccountService)
         user = service.get_user_by_email(email) if email else None
         table = Table("key id", "prefix", "agent", "scopes", "created (UTC)", "expires", "revoked")
         for key in service.list_keys(user):
@@ -286,10 +278,7 @@ def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="The key id from 'keys list'.")],
 ) -> None:
     """Revoke a key: the next request with it gets 401 INVALID_API_KEY."""
-    from tradeforge.services.accounts import AccountService
-
     with _errors(), _account_service() as service:
-        assert isinstance(service, AccountService)
         key = service.revoke_key(key_id)
         console.print(f"revoked {key.display_prefix} ({key.id})")
 

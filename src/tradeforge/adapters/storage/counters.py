@@ -35,6 +35,8 @@ class DatabaseCounterStore:
     def _upsert(
         self, bucket: str, window_seconds: int, now_s: int, limit: int | None
     ) -> int | None:
+        if limit is not None and limit <= 0:
+            return None
         start = _window_start(now_s, window_seconds)
         statement = self._insert(rate_counters).values(
             bucket=bucket, window_start=start, count=1, expires_at=start + window_seconds
@@ -45,8 +47,6 @@ class DatabaseCounterStore:
             set_={"count": rate_counters.c.count + 1},
             where=where,
         ).returning(rate_counters.c.count)
-        if limit is not None and limit <= 0:
-            return None
         with self._engine.begin() as connection:
             row = connection.execute(statement).first()
             if self._should_clean():
