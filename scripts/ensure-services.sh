@@ -48,3 +48,10 @@ if ! redis_up; then
   for _ in $(seq 1 20); do redis_up && break; sleep 0.5; done
 fi
 if redis_up; then log "Redis ready on 127.0.0.1:6379"; else log "Redis is NOT reachable on 127.0.0.1:6379"; fi
+
+# Debian's Chromium for the dashboard's browser tests (Playwright drives /usr/bin/chromium;
+# it never downloads a browser of its own).
+if ! command -v chromium >/dev/null 2>&1; then
+  apt_install chromium || true
+fi
+if command -v chromium >/dev/null 2>&1; then log "Chromium ready: $(command -v chromium)"; else log "Chromium is NOT installed"; fi
