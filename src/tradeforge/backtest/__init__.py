@@ -29,6 +29,7 @@ from tradeforge.backtest.engine import (
 )
 from tradeforge.backtest.results import (
     ENGINE_VERSION,
+    Ambiguity,
     BacktestResult,
     ExitReason,
     Fingerprint,
@@ -42,6 +43,7 @@ from tradeforge.backtest.stats import Stats, compute_stats
 
 __all__ = [
     "ENGINE_VERSION",
+    "Ambiguity",
     "BacktestConfig",
     "BacktestInputError",
     "BacktestResult",

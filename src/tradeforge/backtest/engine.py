@@ -15,8 +15,9 @@ features, and wraps the kernel tables in a :class:`BacktestResult`.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -199,6 +200,7 @@ class _Arrays:
     take_profit: FloatArray
     trailing_stop: FloatArray
     funding: FloatArray = field(default_factory=lambda: np.zeros(0))
+    has_short_entries: bool = True
 
 
 def _bool_array(value: ArrayOrScalar, n: int, name: str) -> BoolArray:
@@ -256,6 +258,13 @@ def _expand(values: npt.NDArray[Any], n: int) -> npt.NDArray[Any]:
     return values if values.shape[0] == n else np.full(n, values[0], dtype=values.dtype)
 
 
+def _any_code(values: IntArray) -> bool:
+    # ``values.any()`` without a ufunc call for the common single value.
+    if values.shape[0] == 1:
+        return bool(values[0] != 0)
+    return bool(values.any())
+
+
 def _all_nan(values: FloatArray) -> bool:
     # One value standing for every bar is the common case: test it without a ufunc call.
     if values.shape[0] == 1:
@@ -287,6 +296,9 @@ def _signal_arrays(signals: Signals, n: int) -> _Arrays:
         take_profit=_float_array(signals.take_profit, n, "take_profit", np.nan),
         trailing_stop=_float_array(signals.trailing_stop, n, "trailing_stop", np.nan),
     )
+    # The default (a scalar False) needs no scan of the expanded array.
+    no_shorts = isinstance(signals.entry_short, bool) and not signals.entry_short
+    arrays.has_short_entries = not no_shorts and bool(arrays.entry_short.any())
     for name in ("stop_loss", "take_profit", "trailing_stop"):
         if getattr(signals, name) is None:  # the NaN default: nothing to check
             continue
@@ -297,7 +309,7 @@ def _signal_arrays(signals: Signals, n: int) -> _Arrays:
             bad = bool(np.any(values[~np.isnan(values)] <= 0))
         if bad:
             raise BacktestInputError(f"signals.{name} must be a positive fraction or NaN")
-    if arrays.order_type.any():
+    if _any_code(arrays.order_type):
         pending = _expand(arrays.order_type, n) != 0
         if np.any(pending & ~(_expand(arrays.order_price, n) > 0)):
             raise BacktestInputError(
@@ -312,11 +324,11 @@ def _uses_full_kernel(a: _Arrays, config: BacktestConfig, has_funding: bool) -> 
         or has_funding
         or config.portfolio_stop_loss is not None
         or config.portfolio_take_profit is not None
-        or a.order_type.any()
+        or _any_code(a.order_type)
         or not _all_nan(a.stop_loss)
         or not _all_nan(a.take_profit)
         or not _all_nan(a.trailing_stop)
-        or a.entry_short.any()  # 1x shorts can still be liquidated
+        or a.has_short_entries  # 1x shorts can still be liquidated
     )
 
 
@@ -393,11 +405,103 @@ def _check_candles(candles: Candles, symbol: str) -> int | None:
     return None
 
 
+def _check_all(
+    candles: Mapping[str, Candles], symbols: tuple[str, ...]
+) -> tuple[dict[str, int | None], bool]:
+    """:func:`_check_candles` for every symbol, in ``symbols`` order, and whether every
+    series has the same times (then they are the grid). The time comparison rides on the
+    price scan's pass over the times where the layout allows."""
+    first = candles[symbols[0]].timestamp
+    gaps: dict[str, int | None] = {}
+    shared = True
+    for s in symbols:
+        c = candles[s]
+        ts, open_, close = c.timestamp, c.open, c.close
+        if (
+            s != symbols[0]
+            and shared
+            and ts is not first
+            and ts.shape == first.shape
+            and 1 < ts.shape[0] < _SCAN_MAX_BARS
+            and ts.dtype == first.dtype == np.int64
+            and open_.dtype == close.dtype == np.float64
+            and ts.ndim == open_.ndim == close.ndim == 1
+            and ts.flags.c_contiguous
+            and first.flags.c_contiguous
+            and open_.flags.c_contiguous
+            and close.flags.c_contiguous
+        ):
+            gap, over, same = k.scan_candles_same_nb(
+                ts, first, open_.view(np.int64), close.view(np.int64), _PRICE_LIMIT_BITS
+            )
+            if over == 0:
+                gaps[s] = gap
+                shared = same
+                continue
+        gaps[s] = _check_candles(c, s)
+        shared = shared and _same_times(ts, first)
+    return gaps, shared
+
+
 def _timeframe(timeframe_ms: int | None, gap: int | None, timestamp: IntArray) -> int:
     # ``timeframe_ms or infer_timeframe_ms(timestamp)``, reusing a gap the scan already found.
     if timeframe_ms:
         return timeframe_ms
     return gap if gap is not None else infer_timeframe_ms(timestamp)
+
+
+@dataclass(frozen=True, slots=True)
+class _Intrabar:
+    # A lower timeframe laid out for the kernel: the sub-bars inside bar i are
+    # start[i, 0]..end[i, 0]-1 of the flat arrays; ok[s] is False after a hole.
+    start: IntArray
+    end: IntArray
+    ok: BoolArray
+    open: FloatArray
+    high: FloatArray
+    low: FloatArray
+
+
+_NO_OFFSETS = np.zeros((0, 0), dtype=np.int64)
+_NO_FLAGS = np.zeros(0, dtype=np.bool_)
+_NO_PRICES = np.zeros(0, dtype=np.float64)
+_NO_FUNDING = np.zeros(1, dtype=np.float64)  # one zero rate standing for every bar
+
+
+def _intrabar(bar_ts: IntArray, timeframe_ms: int, sub: Candles, symbol: str) -> _Intrabar:
+    """Lay out the lower-timeframe candles ``sub`` for the bars opening at ``bar_ts``.
+
+    A sub-bar belongs to bar ``i`` when it lies wholly inside ``[bar_ts[i], bar_ts[i] +
+    timeframe_ms)``. A sub-bar is flagged as following a hole when it does not start exactly
+    one sub-timeframe after the previous sub-bar (or, for a bar's first one, at the bar's open).
+    """
+    if len(sub) > 0:
+        _check_candles(sub, symbol)
+    sub_ts = sub.timestamp
+    step = infer_timeframe_ms(sub_ts)
+    if not 0 < step < timeframe_ms or timeframe_ms % step != 0:
+        raise BacktestInputError(
+            f"intrabar candles for {symbol or 'the symbol'} have a {step} ms timeframe; it must "
+            f"be shorter than the bars' {timeframe_ms} ms and divide it",
+            suggestion="Pass a lower timeframe such as 1m candles for 1h bars.",
+            details={"field": "intrabar"},
+        )
+    start = np.searchsorted(sub_ts, bar_ts, "left").astype(np.int64)
+    end = np.searchsorted(sub_ts, bar_ts + (timeframe_ms - step), "right").astype(np.int64)
+    end = np.maximum(end, start)
+    ok = np.ones(sub_ts.shape[0], dtype=np.bool_)
+    if sub_ts.shape[0] > 1:
+        np.equal(np.diff(sub_ts), step, out=ok[1:])
+    has = end > start
+    ok[start[has]] = sub_ts[start[has]] == bar_ts[has]
+    return _Intrabar(
+        start.reshape(-1, 1),
+        end.reshape(-1, 1),
+        ok,
+        np.ascontiguousarray(sub.open, dtype=np.float64),
+        np.ascontiguousarray(sub.high, dtype=np.float64),
+        np.ascontiguousarray(sub.low, dtype=np.float64),
+    )
 
 
 def _run_arrays(
@@ -407,12 +511,30 @@ def _run_arrays(
     initial_cash: float,
     funding_rates: FloatArray | None,
     need_position: bool = True,
+    intrabar: _Intrabar | None = None,
+    equity_out: FloatArray | None = None,
+    full: bool | None = None,
 ) -> tuple[FloatArray, FloatArray | None, FloatArray, FloatArray]:
     # Returns (equity, position[n, 1], fills, trades) for one symbol on its own account.
     # Without need_position the fast kernel skips the position curve (None is returned):
-    # BacktestResult.position rebuilds it from the trades when asked.
+    # BacktestResult.position rebuilds it from the trades when asked; it also writes the
+    # equity into ``equity_out`` when given (the returned equity is then that buffer).
+    # ``full``: the caller's _uses_full_kernel answer, when it already has it.
     at_close = config.fill is FillConvention.SIGNAL_CLOSE
-    if not _uses_full_kernel(a, config, funding_rates is not None):
+    if full is None:
+        full = _uses_full_kernel(a, config, funding_rates is not None)
+    if not full:
+        if not need_position:  # no short entries here (they take the full kernel)
+            equity, fills, trades = k.simulate_long_nb(
+                candles.open, candles.high, candles.low, candles.close, a.entry_long,
+                a.exit_long, a.size, a.size_type, initial_cash, config.fee_taker,
+                config.slippage, config.min_quantity, config.quantity_step, at_close,
+                config.clamp_fills_to_bar, int(np.count_nonzero(a.entry_long)),
+                _NO_PRICES if equity_out is None else equity_out,
+                _scratch("fill_log", (k.LOG_ROWS_FIRST, k.FILL_NCOLS), np.float64),
+                _scratch("trade_log", (k.LOG_ROWS_FIRST // 2, k.TRADE_NCOLS), np.float64),
+            )  # fmt: skip
+            return equity, None, fills, trades
         equity, position, fills, trades = k.simulate_simple_nb(
             candles.open, candles.high, candles.low, candles.close,
             a.entry_long, a.exit_long, a.entry_short, a.exit_short, a.size, a.size_type,
@@ -421,12 +543,13 @@ def _run_arrays(
             need_position,
         )  # fmt: skip
         return equity, position.reshape(-1, 1) if need_position else None, fills, trades
-    n = len(candles)
 
     def col(x: npt.NDArray[Any]) -> npt.NDArray[Any]:
-        return _expand(x, n).reshape(n, 1)
+        # The kernel's asset-major (1, n) row, a view; (1, 1) for one value for every bar.
+        return x.reshape(1, -1)
 
-    funding = funding_rates if funding_rates is not None else np.zeros(n)
+    funding = funding_rates if funding_rates is not None else _NO_FUNDING
+    sub = intrabar
     equity, _, position, _, fills, trades = k.simulate_portfolio_nb(
         col(candles.open), col(candles.high), col(candles.low), col(candles.close),
         col(a.entry_long), col(a.exit_long), col(a.entry_short), col(a.exit_short),
@@ -437,6 +560,9 @@ def _run_arrays(
         config.slippage, config.maintenance_margin, config.liquidation_fee,
         config.portfolio_stop_loss or 0.0, config.portfolio_take_profit or 0.0, at_close,
         config.clamp_fills_to_bar, _capacity(a),
+        _NO_OFFSETS if sub is None else sub.start, _NO_OFFSETS if sub is None else sub.end,
+        _NO_FLAGS if sub is None else sub.ok, _NO_PRICES if sub is None else sub.open,
+        _NO_PRICES if sub is None else sub.high, _NO_PRICES if sub is None else sub.low,
     )  # fmt: skip
     return equity, position, fills, trades
 
@@ -461,6 +587,7 @@ def run_backtest(
     funding: FundingRates | None = None,
     script: str | None = None,
     parameters: Mapping[str, Any] | None = None,
+    intrabar: Candles | None = None,
 ) -> BacktestResult:
     """Backtest one symbol.
 
@@ -473,12 +600,17 @@ def run_backtest(
         funding: funding settlements for a perpetual (enables funding payments).
         script: the strategy source, hashed into the fingerprint.
         parameters: the strategy parameters, recorded in the fingerprint.
+        intrabar: candles of a lower timeframe dividing the bars' (1m inside 1h), used only
+            to settle bars where a stop and the take-profit were both in range: their
+            sub-bars are walked in time order and the first level hit wins. Hashed into the
+            fingerprint. Without it the worst case is assumed.
 
     Returns:
         The :class:`BacktestResult`.
 
     Raises:
-        BacktestInputError: empty or NaN candles, misshapen signals, invalid config.
+        BacktestInputError: empty or NaN candles, misshapen signals, invalid config, or
+            intrabar candles whose timeframe does not divide the bars'.
     """
     config = config or BacktestConfig()
     config.validate()
@@ -490,8 +622,9 @@ def run_backtest(
     coverage: dict[str, float | None] = {symbol: None}
     if funding is not None:
         rates, coverage[symbol] = align_funding(candles.timestamp, tf, funding)
+    sub = None if intrabar is None else _intrabar(candles.timestamp, tf, intrabar, symbol)
     equity, position, fills, trades = _run_arrays(
-        candles, arrays, config, config.initial_cash, rates, need_position=False
+        candles, arrays, config, config.initial_cash, rates, need_position=False, intrabar=sub
     )
     return BacktestResult(
         symbols=(symbol,),
@@ -507,18 +640,30 @@ def run_backtest(
         parameters=_parameters(config, parameters),
         script=script,
         funding_coverage=coverage,
+        intrabar={} if intrabar is None else {symbol: intrabar},
     )
 
 
 def _same_times(a: IntArray, b: IntArray) -> bool:
-    return a is b or (a.shape == b.shape and bool(np.array_equal(a, b)))
+    if a is b:
+        return True
+    if a.shape != b.shape:
+        return False
+    if a.dtype == b.dtype == np.int64 and a.flags.c_contiguous and b.flags.c_contiguous:
+        return bool(k.same_values_nb(a, b))  # one pass, stops at the first difference
+    return bool(np.array_equal(a, b))
 
 
-def _union_grid(candles: Mapping[str, Candles]) -> tuple[IntArray, bool]:
-    # The grid, and whether every series' times are the grid itself (no alignment needed).
+def _union_grid(
+    candles: Mapping[str, Candles], same_times: bool | None = None
+) -> tuple[IntArray, bool]:
+    # The grid, and whether every series' times are the grid itself (no alignment needed);
+    # ``same_times``: the caller already knows whether they are all equal.
     series = [c.timestamp for c in candles.values()]
     first = series[0]
-    if all(_same_times(ts, first) for ts in series[1:]):
+    if same_times is None:
+        same_times = all(_same_times(ts, first) for ts in series[1:])
+    if same_times:
         return first, True
     # Timsort merges the already-sorted runs quickly; then drop duplicates.
     merged = np.sort(np.concatenate(series), kind="stable")
@@ -535,14 +680,6 @@ def _grid_positions(grid: IntArray, timestamp: IntArray) -> IntArray | None:
     return np.searchsorted(grid, timestamp)
 
 
-def _scatter(grid_idx: IntArray | None, values: npt.NDArray[Any], n: int, fill: Any) -> Any:
-    if grid_idx is None:
-        return values
-    out = np.full(n, fill, dtype=values.dtype)
-    out[grid_idx] = values
-    return out
-
-
 def run_portfolio(
     candles: Mapping[str, Candles],
     signals: Mapping[str, Signals],
@@ -552,13 +689,15 @@ def run_portfolio(
     funding: Mapping[str, FundingRates] | None = None,
     script: str | None = None,
     parameters: Mapping[str, Any] | None = None,
+    intrabar: Mapping[str, Candles] | None = None,
 ) -> BacktestResult:
     """Backtest several symbols on one time grid (the union of their candle times).
 
     In ``isolated`` mode each symbol trades its own sub-account holding
     ``initial_cash / len(candles)``; in ``cross`` mode all symbols share one account, and a
     ``weight`` size is a fraction of the whole account's equity. Symbols are processed in
-    sorted order; at each fill point exits run before entries.
+    sorted order; at each fill point exits run before entries. ``intrabar`` maps some (or
+    all) symbols to lower-timeframe candles, as in :func:`run_backtest`.
 
     Raises:
         BacktestInputError: as :func:`run_backtest`, or when the symbol sets differ.
@@ -571,9 +710,9 @@ def run_portfolio(
             suggestion=f"Candles: {sorted(candles)}; signals: {sorted(signals)}.",
         )
     symbols = tuple(sorted(candles))
-    gaps = {s: _check_candles(candles[s], s) for s in symbols}
+    gaps, same_times = _check_all(candles, symbols)
     funding = funding or {}
-    grid, shared = _union_grid(candles)
+    grid, shared = _union_grid(candles, same_times)
     tf = timeframe_ms or min(_timeframe(None, gaps[s], candles[s].timestamp) for s in symbols)
     arrays = {s: _signal_arrays(signals[s], len(candles[s])) for s in symbols}
     coverage: dict[str, float | None] = {}
@@ -583,13 +722,26 @@ def run_portfolio(
         if s in funding:
             rates[s], coverage[s] = align_funding(candles[s].timestamp, tf, funding[s])
     params = _parameters(config, parameters)
-    if config.margin_mode is MarginMode.ISOLATED:
-        return _run_isolated(
-            candles, arrays, rates, config, symbols, grid, shared, tf, params, script, coverage
+    intrabar = dict(intrabar or {})
+    if not set(intrabar) <= set(symbols):
+        raise BacktestInputError(
+            f"intrabar names symbols without candles: {sorted(set(intrabar) - set(symbols))}",
+            details={"field": "intrabar"},
         )
-    return _run_cross(
-        candles, arrays, rates, config, symbols, grid, shared, tf, params, script, coverage
-    )
+    subs = {s: _intrabar(candles[s].timestamp, tf, intrabar[s], s) for s in sorted(intrabar)}
+    if config.margin_mode is MarginMode.ISOLATED:
+        result = _run_isolated(
+            candles, arrays, rates, config, symbols, grid, shared, tf, params, script, coverage,
+            subs,
+        )  # fmt: skip
+    else:
+        result = _run_cross(
+            candles, arrays, rates, config, symbols, grid, shared, tf, params, script, coverage,
+            subs,
+        )  # fmt: skip
+    if intrabar:
+        result = replace(result, intrabar={s: intrabar[s] for s in sorted(intrabar)})
+    return result
 
 
 def _run_isolated(
@@ -604,6 +756,7 @@ def _run_isolated(
     params: dict[str, Any],
     script: str | None,
     coverage: dict[str, float | None],
+    subs: Mapping[str, _Intrabar],
 ) -> BacktestResult:
     n = grid.shape[0]
     sleeve = config.initial_cash / len(symbols)
@@ -617,18 +770,28 @@ def _run_isolated(
     fill_parts = []
     trade_parts = []
     kernel_positions: dict[int, FloatArray] = {}
-    ticker_equity: dict[str, FloatArray] = {}
+    ticker_equity = _SleeveCurves()
     time_parts: list[IntArray] = []
+    # On a shared grid the fast kernel writes each sleeve's equity into one reused buffer:
+    # twenty fresh curves cost more in new memory pages than the simulations themselves.
+    # Their curves are recomputed, identically, when per_ticker asks for them.
+    scratch = _scratch("sleeve_equity", (n,), np.float64) if shared else None
     for j, s in enumerate(symbols):
         c = candles[s]
+        full = _uses_full_kernel(arrays[s], config, rates[s] is not None)
+        reuse = scratch is not None and not full  # the fast kernel writes into the buffer
         equity, pos, fills, trades = _run_arrays(
-            c, arrays[s], config, sleeve, rates[s], need_position=not shared
-        )
+            c, arrays[s], config, sleeve, rates[s], need_position=not shared,
+            intrabar=subs.get(s), equity_out=scratch if reuse else None, full=full,
+        )  # fmt: skip
         fills[:, k.FILL_ASSET] = j
         trades[:, k.TRADE_ASSET] = j
         fill_parts.append(fills)
         trade_parts.append(trades)
-        ticker_equity[s] = equity
+        if reuse:
+            ticker_equity.defer(s, _sleeve_rerun(c, arrays[s], config, sleeve, rates[s]))
+        else:
+            ticker_equity.put(s, equity)
         time_parts.append(c.timestamp[fills[:, k.FILL_BAR].astype(np.int64)])
         # shared: _union_grid found every series equal to the grid; no need to test again.
         if position_rows is None:
@@ -676,6 +839,73 @@ def _run_isolated(
     )
 
 
+# Cross-mode kernel inputs, and the fast kernel's first log tables, live in per-thread
+# buffers that later runs of the same shape reuse: a fresh multi-megabyte array costs a page
+# fault per 4 KiB on first touch, more than the copy itself, and freeing a few hundred KiB
+# per run makes the allocator hand the pages back to the system (fresh ones next run). The
+# kernels only read the inputs, the log tables are copied out, and no result keeps a buffer.
+# Larger buffers are allocated per run: a thread keeps at most
+# _SCRATCH_SLOTS * _SCRATCH_MAX_BYTES.
+_SCRATCH = threading.local()
+_SCRATCH_MAX_BYTES = 4 * 2**20
+_SCRATCH_SLOTS = 16
+
+
+def _scratch(slot: str, shape: tuple[int, ...], dtype: npt.DTypeLike) -> npt.NDArray[Any]:
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+    if nbytes > _SCRATCH_MAX_BYTES:
+        return np.empty(shape, dtype=dtype)
+    pool: dict[str, npt.NDArray[Any]] = _SCRATCH.__dict__.setdefault("pool", {})
+    buffer = pool.get(slot)
+    if buffer is None or buffer.shape != shape or buffer.dtype != np.dtype(dtype):
+        if buffer is None and len(pool) >= _SCRATCH_SLOTS:
+            pool.clear()
+        buffer = pool[slot] = np.empty(shape, dtype=dtype)
+    return buffer
+
+
+class _SleeveCurves(Mapping[str, FloatArray]):
+    # Per-symbol sub-account equity curves; a deferred one is computed on first access.
+
+    def __init__(self) -> None:
+        self._curves: dict[str, FloatArray | None] = {}
+        self._pending: dict[str, Callable[[], FloatArray]] = {}
+
+    def put(self, symbol: str, curve: FloatArray) -> None:
+        self._curves[symbol] = curve
+
+    def defer(self, symbol: str, compute: Callable[[], FloatArray]) -> None:
+        self._curves[symbol] = None
+        self._pending[symbol] = compute
+
+    def __getitem__(self, symbol: str) -> FloatArray:
+        curve = self._curves[symbol]
+        if curve is None:  # two threads may both compute it: the same values either way
+            curve = self._pending[symbol]()
+            self._curves[symbol] = curve
+        return curve
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._curves)
+
+    def __len__(self) -> int:
+        return len(self._curves)
+
+
+def _sleeve_rerun(
+    candles: Candles,
+    arrays: _Arrays,
+    config: BacktestConfig,
+    cash: float,
+    rates: FloatArray | None,
+) -> Callable[[], FloatArray]:
+    # The equity curve of one isolated sleeve, by running it again (deterministic).
+    def compute() -> FloatArray:
+        return _run_arrays(candles, arrays, config, cash, rates, need_position=False)[0]
+
+    return compute
+
+
 def _run_cross(
     candles: Mapping[str, Candles],
     arrays: Mapping[str, _Arrays],
@@ -688,6 +918,7 @@ def _run_cross(
     params: dict[str, Any],
     script: str | None,
     coverage: dict[str, float | None],
+    subs: Mapping[str, _Intrabar],
 ) -> BacktestResult:
     n = grid.shape[0]
     m = len(symbols)
@@ -696,32 +927,61 @@ def _run_cross(
         s: None if shared else _grid_positions(grid, candles[s].timestamp) for s in symbols
     }
 
-    def stack(getter: Any, fill: Any, dtype: Any) -> npt.NDArray[Any]:
-        out = np.empty((n, m), dtype=dtype)
+    def bars(slot: str, values: list[npt.NDArray[Any]], fill: Any) -> npt.NDArray[Any]:
+        # The kernel's asset-major (m, n) input: one row per symbol on the grid (each row a
+        # plain copy); a grid time without the symbol's candle holds ``fill``.
+        dtype: npt.DTypeLike = values[0].dtype
+        if isinstance(fill, bool):
+            dtype = np.bool_
+        elif isinstance(fill, float):
+            dtype = np.float64
+        out = _scratch(slot, (m, n), dtype)
+        if shared:
+            return np.stack(values, axis=0, out=out)
+        out.fill(fill)
         for j, s in enumerate(symbols):
             idx = positions[s]
-            values = _expand(np.asarray(getter(s), dtype=dtype), len(candles[s]))
-            out[:, j] = _scatter(idx, values, n, fill)
+            out[j, slice(None) if idx is None else idx] = values[j]
         return out
 
-    f64, i64, b = np.float64, np.int64, np.bool_
+    def per_bar(name: str, fill: Any) -> npt.NDArray[Any]:
+        # Like ``bars`` for a field that may hold one value for every bar: (m, 1) when every
+        # symbol's does (the kernel broadcasts it), else expanded to the grid.
+        values = [getattr(arrays[s], name) for s in symbols]
+        if all(v.shape[0] == 1 for v in values):
+            return np.concatenate(values).reshape(m, 1)
+        full = [_expand(v, len(candles[s])) for s, v in zip(symbols, values, strict=True)]
+        return bars(name, full, fill)
+
+    if all(rates[s] is None for s in symbols):
+        funding = np.zeros((m, 1))
+    else:
+        funding = bars(
+            "funding",
+            [r if (r := rates[s]) is not None else np.zeros(len(candles[s])) for s in symbols],
+            0.0,
+        )
+    sig = {
+        name: bars(name, [getattr(arrays[s], name) for s in symbols], False)
+        for name in ("entry_long", "exit_long", "entry_short", "exit_short")
+    }
     equity, _, position, _, fills, trades = k.simulate_portfolio_nb(
-        stack(lambda s: candles[s].open, np.nan, f64),
-        stack(lambda s: candles[s].high, np.nan, f64),
-        stack(lambda s: candles[s].low, np.nan, f64),
-        stack(lambda s: candles[s].close, np.nan, f64),
-        stack(lambda s: arrays[s].entry_long, False, b),
-        stack(lambda s: arrays[s].exit_long, False, b),
-        stack(lambda s: arrays[s].entry_short, False, b),
-        stack(lambda s: arrays[s].exit_short, False, b),
-        stack(lambda s: arrays[s].size, 1.0, f64),
-        stack(lambda s: arrays[s].size_type, 0, i64),
-        stack(lambda s: arrays[s].order_type, 0, i64),
-        stack(lambda s: arrays[s].order_price, np.nan, f64),
-        stack(lambda s: arrays[s].stop_loss, np.nan, f64),
-        stack(lambda s: arrays[s].take_profit, np.nan, f64),
-        stack(lambda s: arrays[s].trailing_stop, np.nan, f64),
-        stack(lambda s: rates[s] if rates[s] is not None else np.zeros(len(candles[s])), 0.0, f64),
+        bars("open", [candles[s].open for s in symbols], np.nan),
+        bars("high", [candles[s].high for s in symbols], np.nan),
+        bars("low", [candles[s].low for s in symbols], np.nan),
+        bars("close", [candles[s].close for s in symbols], np.nan),
+        sig["entry_long"],
+        sig["exit_long"],
+        sig["entry_short"],
+        sig["exit_short"],
+        per_bar("size", 1.0),
+        per_bar("size_type", 0),
+        per_bar("order_type", 0),
+        per_bar("order_price", np.nan),
+        per_bar("stop_loss", np.nan),
+        per_bar("take_profit", np.nan),
+        per_bar("trailing_stop", np.nan),
+        funding,
         np.full(m, config.leverage),
         np.full(m, config.min_quantity),
         np.full(m, config.quantity_step),
@@ -736,6 +996,7 @@ def _run_cross(
         config.fill is FillConvention.SIGNAL_CLOSE,
         config.clamp_fills_to_bar,
         sum(_capacity(arrays[s]) for s in symbols),
+        *_stack_intrabar(subs, symbols, positions, n),
     )
     return BacktestResult(
         symbols=symbols,
@@ -751,6 +1012,39 @@ def _run_cross(
         parameters=params,
         script=script,
         funding_coverage=coverage,
+    )
+
+
+def _stack_intrabar(
+    subs: Mapping[str, _Intrabar],
+    symbols: tuple[str, ...],
+    positions: Mapping[str, IntArray | None],
+    n: int,
+) -> tuple[IntArray, IntArray, BoolArray, FloatArray, FloatArray, FloatArray]:
+    # The kernel's (n, k) sub-bar offsets on the grid, into one flat array of all symbols'
+    # sub-bars; a symbol without a lower timeframe has start -1 (worst case, as without any).
+    if not subs:
+        return _NO_OFFSETS, _NO_OFFSETS, _NO_FLAGS, _NO_PRICES, _NO_PRICES, _NO_PRICES
+    start = np.full((n, len(symbols)), -1, dtype=np.int64)
+    end = np.full((n, len(symbols)), -1, dtype=np.int64)
+    parts = [subs[s] for s in symbols if s in subs]
+    base = 0
+    for j, s in enumerate(symbols):
+        sub = subs.get(s)
+        if sub is None:
+            continue
+        idx = positions[s]
+        rows = slice(None) if idx is None else idx
+        start[rows, j] = sub.start[:, 0] + base
+        end[rows, j] = sub.end[:, 0] + base
+        base += sub.ok.shape[0]
+    return (
+        start,
+        end,
+        np.concatenate([p.ok for p in parts]),
+        np.concatenate([p.open for p in parts]),
+        np.concatenate([p.high for p in parts]),
+        np.concatenate([p.low for p in parts]),
     )
 
 

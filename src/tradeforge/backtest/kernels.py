@@ -2,9 +2,10 @@
 
 Array convention (all kernels):
 
-* Bars run along axis 0. Single-asset kernels take 1-D arrays of length ``n``; the portfolio
-  kernel takes 2-D ``(n, k)`` C-contiguous arrays, one column per asset, on a shared time
-  grid where ``NaN`` in ``open`` means "this asset has no candle at this time".
+* Single-asset kernels take 1-D arrays of length ``n`` (bars). The portfolio kernel takes
+  asset-major 2-D ``(k, n)`` C-contiguous inputs, one row per asset on a shared time grid
+  (a single symbol's 1-D arrays reshape to ``(1, n)`` without a copy), where ``NaN`` in
+  ``open`` means "this asset has no candle at this time"; its per-bar outputs are ``(n, k)``.
 * Prices, sizes and money are float64; flags are bool; enumerations are int64.
 * Signals at bar ``i`` are computed from bars ``0..i`` only (closed bars). The kernel decides
   when they fill: the next bar's open (default) or bar ``i``'s close (``fill_at_close``).
@@ -55,6 +56,14 @@ REASON_PORTFOLIO_STOP = 6
 REASON_PORTFOLIO_TAKE_PROFIT = 7
 REASON_ENTRY = 8  # fills that open a position
 
+# How a bar where the adverse level and the take-profit were both in range was settled
+# (the ``TRADE_AMBIGUOUS`` column; 0 when the exit bar was not ambiguous).
+AMBIGUITY_NONE = 0
+AMBIGUITY_WORST_CASE = 1  # no lower timeframe given: the adverse level is assumed
+AMBIGUITY_RESOLVED = 2  # the lower timeframe showed which level printed first
+AMBIGUITY_SUB_BAR = 3  # the deciding sub-bar touched both levels: worst case again
+AMBIGUITY_UNRESOLVED = 4  # sub-bars missing (or none reached a level): worst case
+
 # Order status in the orders log.
 STATUS_FILLED = 0
 STATUS_REJECTED = 1  # below the minimum size, or no collateral left
@@ -85,7 +94,7 @@ TRADE_EXIT_FEE = 8
 TRADE_FUNDING = 9
 TRADE_PNL = 10
 TRADE_REASON = 11
-TRADE_AMBIGUOUS = 12
+TRADE_AMBIGUOUS = 12  # an AMBIGUITY_* code (0 or 1 unless a lower timeframe was given)
 TRADE_IS_OPEN = 13
 TRADE_NCOLS = 14
 
@@ -167,7 +176,7 @@ def _log_trade(
     exit_fee: float,
     funding: float,
     reason: int,
-    ambiguous: bool,
+    ambiguity: int,
     is_open: bool,
 ) -> int:
     if nt >= trades.shape[0]:
@@ -185,9 +194,15 @@ def _log_trade(
     gross = direction * qty * (exit_price - entry_price)
     trades[nt, TRADE_PNL] = gross - entry_fee - exit_fee - funding
     trades[nt, TRADE_REASON] = reason
-    trades[nt, TRADE_AMBIGUOUS] = 1.0 if ambiguous else 0.0
+    trades[nt, TRADE_AMBIGUOUS] = ambiguity
     trades[nt, TRADE_IS_OPEN] = 1.0 if is_open else 0.0
     return nt + 1
+
+
+# Log tables are first sized at most this many rows: a table sized by the proven bound
+# (entry-signal bars) can reach megabytes on 1m data, and such allocations come back as fresh
+# pages on every call. A run that needs more rows is repeated with the full bound.
+LOG_ROWS_FIRST = 2048
 
 
 @njit(cache=True)
@@ -218,20 +233,114 @@ def simulate_simple_nb(
 
     ``capacity`` bounds the records: the number of entry-signal bars (every order-log line
     is an entry attempt or the exit of a filled entry, so there are at most ``2 * capacity``
-    lines and ``capacity`` trades). Returns ``(equity, position, fills, trades)``: equity
-    marked at each close, the signed
-    position quantity after each bar (an empty array unless ``with_position``; it equals
-    ``direction * quantity`` of the trade held at that close, 0.0 when flat), and the fill
-    and trade tables.
+    lines and ``capacity`` trades). The tables are first sized at most ``LOG_ROWS_FIRST``
+    rows; a run that needs more is repeated with the full bound. Returns ``(equity,
+    position, fills, trades)``: equity marked at each close, the signed position quantity
+    after each bar (an empty array unless ``with_position``; it equals ``direction *
+    quantity`` of the trade held at that close, 0.0 when flat), and the fill and trade tables.
     """
+    fill_bound = 2 * capacity + 2
+    trade_bound = capacity + 2
+    equity, position, fills, nf, trades, nt = _simple_run(
+        open_, high, low, close, entry_long, exit_long, entry_short, exit_short, size,
+        size_type, init_cash, fee_rate, slippage, min_qty, qty_step, fill_at_close, clamp,
+        min(fill_bound, LOG_ROWS_FIRST), min(trade_bound, LOG_ROWS_FIRST // 2), with_position,
+    )  # fmt: skip
+    if nf > fills.shape[0] or nt > trades.shape[0]:
+        equity, position, fills, nf, trades, nt = _simple_run(
+            open_, high, low, close, entry_long, exit_long, entry_short, exit_short, size,
+            size_type, init_cash, fee_rate, slippage, min_qty, qty_step, fill_at_close, clamp,
+            fill_bound, trade_bound, with_position,
+        )  # fmt: skip
+        if nf > fills.shape[0] or nt > trades.shape[0]:
+            raise RuntimeError("order log capacity exceeded")
+    if not with_position:
+        position = position[:0]
+    return equity, position, fills[:nf].copy(), trades[:nt].copy()
+
+
+@njit(cache=True)
+def simulate_long_nb(
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    entry_long: np.ndarray,
+    exit_long: np.ndarray,
+    size: np.ndarray,
+    size_type: np.ndarray,
+    init_cash: float,
+    fee_rate: float,
+    slippage: float,
+    min_qty: float,
+    qty_step: float,
+    fill_at_close: bool,
+    clamp: bool,
+    capacity: int,
+    equity_out: np.ndarray,
+    fill_buffer: np.ndarray,
+    trade_buffer: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run :func:`simulate_simple_nb` for signals without short entries, without the position
+    curve: returns ``(equity, fills, trades)``, byte-identical to that kernel's.
+
+    ``capacity`` is the number of entry-long bars. The equity is written into ``equity_out``
+    when it has one slot per bar (a buffer the caller reuses), else into a new array. The
+    logs are first written into ``fill_buffer``/``trade_buffer`` (buffers the caller reuses;
+    too small ones are replaced by new arrays) and returned as copies.
+    """
+    fill_bound = 2 * capacity + 2
+    trade_bound = capacity + 2
+    equity, fills, nf, trades, nt = _long_run(
+        open_, high, low, close, entry_long, exit_long, size, size_type, init_cash, fee_rate,
+        slippage, min_qty, qty_step, fill_at_close, clamp, min(fill_bound, LOG_ROWS_FIRST),
+        min(trade_bound, LOG_ROWS_FIRST // 2), equity_out, fill_buffer, trade_buffer,
+    )  # fmt: skip
+    if nf > fills.shape[0] or nt > trades.shape[0]:
+        equity, fills, nf, trades, nt = _long_run(
+            open_, high, low, close, entry_long, exit_long, size, size_type, init_cash,
+            fee_rate, slippage, min_qty, qty_step, fill_at_close, clamp, fill_bound, trade_bound,
+            equity_out, fill_buffer, trade_buffer,
+        )  # fmt: skip
+        if nf > fills.shape[0] or nt > trades.shape[0]:
+            raise RuntimeError("order log capacity exceeded")
+    return equity, fills[:nf].copy(), trades[:nt].copy()
+
+
+@njit(cache=True)
+def _simple_run(
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    entry_long: np.ndarray,
+    exit_long: np.ndarray,
+    entry_short: np.ndarray,
+    exit_short: np.ndarray,
+    size: np.ndarray,
+    size_type: np.ndarray,
+    init_cash: float,
+    fee_rate: float,
+    slippage: float,
+    min_qty: float,
+    qty_step: float,
+    fill_at_close: bool,
+    clamp: bool,
+    fill_rows: int,
+    trade_rows: int,
+    with_position: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray, int]:
+    # simulate_simple_nb with tables of the given sizes; returns (equity, position, fills,
+    # fill count, trades, trade count). A count above its table's rows means the table was
+    # too small (_log_fill/_log_trade never write past the end): run again with more rows.
     n = close.shape[0]
     equity = np.empty(n, dtype=np.float64)
     # Without with_position every bar writes one scratch slot (index i * 0): a store without
     # a branch in the hot loop, and no n-sized allocation.
     position = np.empty(n if with_position else 1, dtype=np.float64)
     pstep = 1 if with_position else 0
-    fills = np.empty((2 * capacity + 2, FILL_NCOLS), dtype=np.float64)
-    trades = np.empty((capacity + 2, TRADE_NCOLS), dtype=np.float64)
+    fills = np.empty((fill_rows, FILL_NCOLS), dtype=np.float64)
+    trades = np.empty((trade_rows, TRADE_NCOLS), dtype=np.float64)
     nf = 0
     nt = 0
     balance = init_cash
@@ -259,7 +368,7 @@ def simulate_simple_nb(
                 )
                 nt = _log_trade(
                     trades, nt, 0, direction, entry_bar, i, qty, entry_px, px, entry_fee, fee,
-                    0.0, REASON_SIGNAL, False, False,
+                    0.0, REASON_SIGNAL, AMBIGUITY_NONE, False,
                 )  # fmt: skip
                 direction = 0
                 qty = 0.0
@@ -295,13 +404,113 @@ def simulate_simple_nb(
     if direction != 0:
         nt = _log_trade(
             trades, nt, 0, direction, entry_bar, n - 1, qty, entry_px, close[n - 1], entry_fee,
-            0.0, 0.0, REASON_END, False, True,
+            0.0, 0.0, REASON_END, AMBIGUITY_NONE, True,
         )  # fmt: skip
-    if nf > fills.shape[0] or nt > trades.shape[0]:
-        raise RuntimeError("order log capacity exceeded")
-    if not with_position:
-        position = position[:0]
-    return equity, position, fills[:nf].copy(), trades[:nt].copy()
+    return equity, position, fills, nf, trades, nt
+
+
+@njit(cache=True)
+def _long_run(
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    entry_long: np.ndarray,
+    exit_long: np.ndarray,
+    size: np.ndarray,
+    size_type: np.ndarray,
+    init_cash: float,
+    fee_rate: float,
+    slippage: float,
+    min_qty: float,
+    qty_step: float,
+    fill_at_close: bool,
+    clamp: bool,
+    fill_rows: int,
+    trade_rows: int,
+    equity_out: np.ndarray,
+    fill_buffer: np.ndarray,
+    trade_buffer: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, int]:
+    # _simple_run without short entries and without the position curve: the bar loop reads
+    # two signal arrays and stores only the equity (each saves about a fifth of its time).
+    # With no short entry the short exits cannot act, so the records are the same. The bar
+    # loop is _simple_run's, written out again: moving the signal bar into a shared helper
+    # made both loops three times slower (reference counting on every call).
+    n = close.shape[0]
+    equity = equity_out if equity_out.shape[0] == n else np.empty(n, dtype=np.float64)
+    if fill_buffer.shape[0] >= fill_rows:
+        fills = fill_buffer[:fill_rows]
+    else:
+        fills = np.empty((fill_rows, FILL_NCOLS), dtype=np.float64)
+    if trade_buffer.shape[0] >= trade_rows:
+        trades = trade_buffer[:trade_rows]
+    else:
+        trades = np.empty((trade_rows, TRADE_NCOLS), dtype=np.float64)
+    nf = 0
+    nt = 0
+    balance = init_cash
+    direction = 0
+    qty = 0.0
+    held = 0.0
+    entry_px = 0.0
+    entry_fee = 0.0
+    entry_bar = -1
+    for i in range(n):
+        sig = i if fill_at_close else i - 1
+        if sig >= 0 and (entry_long[sig] | exit_long[sig]):
+            close_it, new_dir = resolve_signal(
+                direction, entry_long[sig], exit_long[sig], False, False
+            )
+            ref = close[i] if fill_at_close else open_[i]
+            if close_it:
+                side = -direction
+                px = market_fill_price(ref, side, slippage, low[i], high[i], clamp)
+                fee = fee_for(qty, px, fee_rate)
+                balance += direction * qty * (px - entry_px) - fee
+                nf = _log_fill(
+                    fills, nf, i, 0, side, qty, px, fee, REASON_SIGNAL, ORDER_MARKET, STATUS_FILLED
+                )
+                nt = _log_trade(
+                    trades, nt, 0, direction, entry_bar, i, qty, entry_px, px, entry_fee, fee,
+                    0.0, REASON_SIGNAL, AMBIGUITY_NONE, False,
+                )  # fmt: skip
+                direction = 0
+                qty = 0.0
+            if new_dir != 0 and direction == 0:
+                px = market_fill_price(ref, new_dir, slippage, low[i], high[i], clamp)
+                q = order_quantity(
+                    size[sig if size.shape[0] > 1 else 0],
+                    size_type[sig if size_type.shape[0] > 1 else 0],
+                    px, balance, balance, 1.0, fee_rate, min_qty,
+                    qty_step,
+                )  # fmt: skip
+                if q > 0.0:
+                    fee = fee_for(q, px, fee_rate)
+                    balance -= fee
+                    direction = new_dir
+                    qty = q
+                    entry_px = px
+                    entry_fee = fee
+                    entry_bar = i
+                    nf = _log_fill(
+                        fills, nf, i, 0, new_dir, q, px, fee, REASON_ENTRY, ORDER_MARKET,
+                        STATUS_FILLED,
+                    )  # fmt: skip
+                else:
+                    nf = _log_fill(
+                        fills, nf, i, 0, new_dir, 0.0, px, 0.0, REASON_ENTRY, ORDER_MARKET,
+                        STATUS_REJECTED,
+                    )  # fmt: skip
+            held = direction * qty
+        # Same value as balance + direction * qty * (close - entry_px): held is that product.
+        equity[i] = balance + held * (close[i] - entry_px)
+    if direction != 0:
+        nt = _log_trade(
+            trades, nt, 0, direction, entry_bar, n - 1, qty, entry_px, close[n - 1], entry_fee,
+            0.0, 0.0, REASON_END, AMBIGUITY_NONE, True,
+        )  # fmt: skip
+    return equity, fills, nf, trades, nt
 
 
 @njit(cache=True)
@@ -316,6 +525,82 @@ def _stop_level(direction: int, sl_px: float, peak: float, trail: float) -> tupl
     if trail_px < sl_px or (math.isnan(sl_px) and not math.isnan(trail_px)):
         return trail_px, True
     return sl_px, False
+
+
+@njit(cache=True)
+def intrabar_exit_nb(
+    d: int,
+    sl_px: float,
+    peak: float,
+    trail: float,
+    liq_px: float,
+    tp_px: float,
+    start: int,
+    end: int,
+    sub_ok: np.ndarray,
+    sub_open: np.ndarray,
+    sub_high: np.ndarray,
+    sub_low: np.ndarray,
+    bar_low: float,
+    bar_high: float,
+    slippage: float,
+    clamp: bool,
+) -> tuple[int, int, float]:
+    """Settle an ambiguous bar with its sub-bars ``start..end-1``, in time order.
+
+    Called only when the bar's range reached both the adverse level (stop, trailing stop or
+    liquidation) and the take-profit of a position of direction ``d``. Each sub-bar is
+    checked like a bar: an open beyond a level fills at that open (plus slippage for a stop),
+    then the low/high against the levels; the trailing stop's peak moves with a sub-bar's
+    favourable extreme only after that sub-bar is checked. Only this bar's sub-bars are read.
+
+    ``sub_ok[s]`` is false when sub-bar ``s`` does not directly follow the previous one (or
+    the bar's open): a hole before the deciding sub-bar leaves the order unknown. Prices are
+    kept inside the bar's ``[bar_low, bar_high]``.
+
+    Returns ``(ambiguity, reason, price)``: ``AMBIGUITY_RESOLVED`` with the first level hit;
+    ``AMBIGUITY_SUB_BAR`` with the adverse exit when the deciding sub-bar touched both; or
+    ``AMBIGUITY_UNRESOLVED`` with reason -1 (the caller assumes the worst at the bar level).
+    """
+    for s in range(start, end):
+        if not sub_ok[s]:
+            break
+        stop_px, is_trail = _stop_level(d, sl_px, peak, trail)
+        if d > 0:
+            adverse = max(stop_px, liq_px) if not math.isnan(stop_px) else liq_px
+        else:
+            adverse = min(stop_px, liq_px) if not math.isnan(stop_px) else liq_px
+        is_stop = adverse == stop_px and stop_px != liq_px
+        stop_reason = REASON_TRAILING if is_trail else REASON_STOP
+        o = clamp_to_bar(sub_open[s], bar_low, bar_high, True)
+        if (d > 0 and o <= adverse) or (d < 0 and o >= adverse):
+            if is_stop:
+                px = market_fill_price(o, -d, slippage, bar_low, bar_high, clamp)
+                return AMBIGUITY_RESOLVED, stop_reason, px
+            return AMBIGUITY_RESOLVED, REASON_LIQUIDATION, o
+        if (d > 0 and o > tp_px) or (d < 0 and o < tp_px):
+            return AMBIGUITY_RESOLVED, REASON_TAKE_PROFIT, o
+        lo = sub_low[s]
+        h = sub_high[s]
+        adverse_hit = lo <= adverse if d > 0 else h >= adverse
+        tp_hit = h > tp_px if d > 0 else lo < tp_px
+        if adverse_hit:
+            code = AMBIGUITY_SUB_BAR if tp_hit else AMBIGUITY_RESOLVED
+            if is_stop:
+                px = market_fill_price(stop_px, -d, slippage, bar_low, bar_high, clamp)
+                return code, stop_reason, px
+            return code, REASON_LIQUIDATION, clamp_to_bar(liq_px, bar_low, bar_high, True)
+        if tp_hit:
+            return AMBIGUITY_RESOLVED, REASON_TAKE_PROFIT, tp_px
+        peak = max(peak, h) if d > 0 else min(peak, lo)
+    return AMBIGUITY_UNRESOLVED, -1, math.nan
+
+
+@njit(cache=True)
+def _row(values: np.ndarray, bar: int) -> int:
+    # Column of a per-bar (k, n) input for ``bar``; a (k, 1) input holds one value per asset
+    # for every bar.
+    return bar if values.shape[1] > 1 else 0
 
 
 @njit(cache=True)
@@ -369,8 +654,19 @@ def simulate_portfolio_nb(
     fill_at_close: bool,
     clamp: bool,
     capacity: int,
+    sub_start: np.ndarray,
+    sub_end: np.ndarray,
+    sub_ok: np.ndarray,
+    sub_open: np.ndarray,
+    sub_high: np.ndarray,
+    sub_low: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Run ``k`` assets on one shared balance with every order and risk feature.
+
+    Per-bar inputs are asset-major ``(k, n)`` (one row per asset, see the module docstring).
+    ``size``, ``size_type``, ``order_type``, ``order_price``, ``sl_pct``, ``tp_pct``,
+    ``trail_pct`` and ``funding_rate`` may also be ``(k, 1)``: one value per asset for every
+    bar. ``leverage``, ``min_qty`` and ``qty_step`` have one value per asset.
 
     Per-bar phases for each asset that has a candle: (1) funding on the carried position at
     the open; (2) gaps through a stop, take-profit or liquidation price fill at the open;
@@ -382,15 +678,26 @@ def simulate_portfolio_nb(
     checked there and close everything at the next fill point.
 
     ``capacity`` is the number of entry-signal cells over all assets (see
-    :func:`simulate_simple_nb`). Returns ``(equity, balance, position, funding, fills,
-    trades)``; ``position`` and
-    ``funding`` are ``(n, k)``: signed quantity after each bar and funding paid in each bar.
+    :func:`simulate_simple_nb`). The ``sub_*`` arrays carry an optional lower timeframe
+    (see :func:`intrabar_exit_nb`): ``sub_start``/``sub_end`` are ``(n, k)`` int64 offsets of
+    the sub-bars inside each bar into the flat ``sub_open``/``sub_high``/``sub_low``/``sub_ok``
+    arrays (a start of -1: no lower timeframe for that asset); pass ``(0, 0)``-shaped offsets
+    (and empty arrays) for none at all.
+
+    Returns ``(equity, balance, position, funding, fills, trades)``; ``position`` and
+    ``funding`` are ``(n, k)``: signed quantity after each bar and funding paid in each bar
+    (``funding`` is ``(0, k)`` when every rate is zero).
     """
-    n, k = close.shape
+    k, n = close.shape
     equity = np.empty(n, dtype=np.float64)
     balance_out = np.empty(n, dtype=np.float64)
     position = np.zeros((n, k), dtype=np.float64)
-    funding_out = np.zeros((n, k), dtype=np.float64)
+    # Without any funding rate nothing is ever paid: skip the (n, k) table (fresh pages).
+    has_funding = False
+    for j in range(k):
+        for r in range(funding_rate.shape[1]):
+            has_funding = has_funding or funding_rate[j, r] != 0.0
+    funding_out = np.zeros((n if has_funding else 0, k), dtype=np.float64)
     fills = np.empty((2 * capacity + 2 * k + 8, FILL_NCOLS), dtype=np.float64)
     trades = np.empty((capacity + k + 8, TRADE_NCOLS), dtype=np.float64)
     nf = 0
@@ -408,7 +715,7 @@ def simulate_portfolio_nb(
     trail = np.full(k, np.nan)
     peak = np.zeros(k, dtype=np.float64)
     liq_px = np.zeros(k, dtype=np.float64)
-    ambiguous = np.zeros(k, dtype=np.bool_)
+    ambiguity = np.zeros(k, dtype=np.int64)  # AMBIGUITY_* of the exit in this bar
     mark = np.zeros(k, dtype=np.float64)
     entered_intrabar = np.zeros(k, dtype=np.bool_)
     pending = np.full(k, -1, dtype=np.int64)  # signal bar awaiting the next open
@@ -416,13 +723,14 @@ def simulate_portfolio_nb(
     entry_dir = np.zeros(k, dtype=np.int64)  # side of the entry still to place this bar
     exit_all_reason = -1
     halted = False
+    has_intrabar = sub_start.shape[0] > 0
     for j in range(k):
         mark[j] = np.nan
 
     for i in range(n):
         # Phase 1-2: funding, then gaps through protective levels at the open.
         for j in range(k):
-            o = open_[i, j]
+            o = open_[j, i]
             if math.isnan(o):
                 continue
             mark[j] = o
@@ -431,7 +739,7 @@ def simulate_portfolio_nb(
             d = direction[j]
             if d == 0:
                 continue
-            rate = funding_rate[i, j]
+            rate = funding_rate[j, _row(funding_rate, i)]
             if rate != 0.0:
                 pay = d * qty[j] * o * rate
                 balance -= pay
@@ -448,7 +756,7 @@ def simulate_portfolio_nb(
                 otype = ORDER_LIQUIDATION
                 fee_rate = liq_fee
             elif (d > 0 and o <= stop_px) or (d < 0 and o >= stop_px):
-                px = market_fill_price(o, -d, slippage, low[i, j], high[i, j], clamp)
+                px = market_fill_price(o, -d, slippage, low[j, i], high[j, i], clamp)
                 reason = REASON_TRAILING if is_trail else REASON_STOP
                 otype = ORDER_STOP
             elif (d > 0 and o > tp_px[j]) or (d < 0 and o < tp_px[j]):
@@ -462,7 +770,7 @@ def simulate_portfolio_nb(
                 nf = _log_fill(fills, nf, i, j, -d, qty[j], px, fee, reason, otype, STATUS_FILLED)
                 nt = _log_trade(
                     trades, nt, j, d, entry_bar[j], i, qty[j], entry_px[j], px, entry_fee[j],
-                    fee, funding_acc[j], reason, False, False,
+                    fee, funding_acc[j], reason, AMBIGUITY_NONE, False,
                 )  # fmt: skip
                 direction[j] = 0
                 qty[j] = 0.0
@@ -475,7 +783,7 @@ def simulate_portfolio_nb(
         # Phase 3a: exits at the open (previous bar's signal, or a portfolio stop).
         if not fill_at_close:
             for j in range(k):
-                o = open_[i, j]
+                o = open_[j, i]
                 if math.isnan(o):
                     continue
                 sig = pending[j]
@@ -488,21 +796,21 @@ def simulate_portfolio_nb(
                     reason = exit_all_reason
                 elif sig >= 0:
                     close_it, entry_dir[j] = resolve_signal(
-                        d, entry_long[sig, j], exit_long[sig, j], entry_short[sig, j],
-                        exit_short[sig, j],
+                        d, entry_long[j, sig], exit_long[j, sig], entry_short[j, sig],
+                        exit_short[j, sig],
                     )  # fmt: skip
                     if entry_dir[j] != 0:
                         resting[j] = sig
                 if close_it and d != 0:
                     balance, nf, nt = _close_position(
-                        j, i, d, o, reason, low[i, j], high[i, j], slippage, clamp,
+                        j, i, d, o, reason, low[j, i], high[j, i], slippage, clamp,
                         fee_taker, balance, fills, nf, trades, nt, direction, qty, entry_px,
                         margin, entry_fee, entry_bar, funding_acc,
                     )  # fmt: skip
 
         # Phase 3b: entries placed for this bar (market at the open, or resting limit/stop).
         for j in range(k):
-            o = open_[i, j]
+            o = open_[j, i]
             if math.isnan(o):
                 continue
             sig = resting[j]
@@ -511,47 +819,50 @@ def simulate_portfolio_nb(
                 continue
             new_dir = entry_dir[j]
             if fill_at_close:
-                new_dir = 1 if entry_long[sig, j] else -1
+                new_dir = 1 if entry_long[j, sig] else -1
             if new_dir == 0 or direction[j] != 0 or halted or exit_all_reason >= 0:
                 continue
-            otype = order_type[sig, j]
-            h = high[i, j]
-            lo = low[i, j]
+            otype = order_type[j, _row(order_type, sig)]
+            h = high[j, i]
+            lo = low[j, i]
             if otype == ORDER_LIMIT:
-                px = limit_fill_price(o, h, lo, order_price[sig, j], new_dir)
+                px = limit_fill_price(o, h, lo, order_price[j, _row(order_price, sig)], new_dir)
                 fee_rate = fee_maker
             elif otype == ORDER_STOP:
-                px = stop_fill_price(o, h, lo, order_price[sig, j], new_dir, slippage, clamp)
+                limit = order_price[j, _row(order_price, sig)]
+                px = stop_fill_price(o, h, lo, limit, new_dir, slippage, clamp)
                 fee_rate = fee_taker
             else:
                 px = market_fill_price(o, new_dir, slippage, lo, h, clamp)
                 fee_rate = fee_taker
             if math.isnan(px):
                 nf = _log_fill(
-                    fills, nf, i, j, new_dir, 0.0, order_price[sig, j], 0.0, REASON_ENTRY, otype,
+                    fills, nf, i, j, new_dir, 0.0, order_price[j, _row(order_price, sig)], 0.0,
+                    REASON_ENTRY, otype,
                     STATUS_EXPIRED,
                 )  # fmt: skip
                 continue
             eq, avail = _equity_available(balance, direction, qty, entry_px, margin, mark)
             q = order_quantity(
-                size[sig, j], size_type[sig, j], px, eq, avail, leverage[j], fee_rate,
+                size[j, _row(size, sig)], size_type[j, _row(size_type, sig)], px, eq, avail,
+                leverage[j], fee_rate,
                 min_qty[j], qty_step[j],
             )  # fmt: skip
             balance, nf = _open_position(
                 j, i, sig, new_dir, q, px, fee_rate, otype, balance, fills, nf, direction, qty,
                 entry_px, margin, entry_fee, entry_bar, funding_acc, sl_px, tp_px, trail, peak,
-                liq_px, ambiguous, leverage, sl_pct, tp_pct, trail_pct, maint_margin,
+                liq_px, ambiguity, leverage, sl_pct, tp_pct, trail_pct, maint_margin,
             )  # fmt: skip
             entered_intrabar[j] = otype != ORDER_MARKET
 
         # Phase 4: intrabar protective exits, worst case first.
         for j in range(k):
-            o = open_[i, j]
+            o = open_[j, i]
             d = direction[j]
             if math.isnan(o) or d == 0:
                 continue
-            h = high[i, j]
-            lo = low[i, j]
+            h = high[j, i]
+            lo = low[j, i]
             stop_px, is_trail = _stop_level(d, sl_px[j], peak[j], trail[j])
             if d > 0:
                 adverse_px = max(stop_px, liq_px[j]) if not math.isnan(stop_px) else liq_px[j]
@@ -568,8 +879,28 @@ def simulate_portfolio_nb(
             otype = ORDER_MARKET
             fee_rate = fee_taker
             if adverse_hit:
-                ambiguous[j] = tp_hit
-                if adverse_px == stop_px and stop_px != liq_px[j]:
+                ambiguity[j] = AMBIGUITY_NONE
+                sub_reason = -1
+                if tp_hit:
+                    ambiguity[j] = AMBIGUITY_WORST_CASE
+                    if has_intrabar and sub_start[i, j] >= 0:
+                        code, sub_reason, px = intrabar_exit_nb(
+                            d, sl_px[j], peak[j], trail[j], liq_px[j], tp_px[j],
+                            sub_start[i, j], sub_end[i, j], sub_ok, sub_open, sub_high,
+                            sub_low, lo, h, slippage, clamp,
+                        )  # fmt: skip
+                        ambiguity[j] = code
+                if sub_reason >= 0:  # the lower timeframe (or its deciding sub-bar) decided
+                    reason = sub_reason
+                    if reason == REASON_TAKE_PROFIT:
+                        otype = ORDER_LIMIT
+                        fee_rate = fee_maker
+                    elif reason == REASON_LIQUIDATION:
+                        otype = ORDER_LIQUIDATION
+                        fee_rate = liq_fee
+                    else:
+                        otype = ORDER_STOP
+                elif adverse_px == stop_px and stop_px != liq_px[j]:
                     px = market_fill_price(stop_px, -d, slippage, lo, h, clamp)
                     reason = REASON_TRAILING if is_trail else REASON_STOP
                     otype = ORDER_STOP
@@ -590,7 +921,7 @@ def simulate_portfolio_nb(
                 nf = _log_fill(fills, nf, i, j, -d, qty[j], px, fee, reason, otype, STATUS_FILLED)
                 nt = _log_trade(
                     trades, nt, j, d, entry_bar[j], i, qty[j], entry_px[j], px, entry_fee[j],
-                    fee, funding_acc[j], reason, ambiguous[j], False,
+                    fee, funding_acc[j], reason, ambiguity[j], False,
                 )  # fmt: skip
                 direction[j] = 0
                 qty[j] = 0.0
@@ -603,8 +934,8 @@ def simulate_portfolio_nb(
         # Phase 5: signal-close mode fills at this bar's close (exits first, then entries).
         if fill_at_close:
             for j in range(k):
-                c = close[i, j]
-                if math.isnan(open_[i, j]):
+                c = close[j, i]
+                if math.isnan(open_[j, i]):
                     continue
                 mark[j] = c
                 d = direction[j]
@@ -616,42 +947,43 @@ def simulate_portfolio_nb(
                     reason = exit_all_reason
                 else:
                     close_it, new_dir = resolve_signal(
-                        d, entry_long[i, j], exit_long[i, j], entry_short[i, j], exit_short[i, j]
+                        d, entry_long[j, i], exit_long[j, i], entry_short[j, i], exit_short[j, i]
                     )
                 entry_dir[j] = new_dir
                 if close_it and d != 0:
                     balance, nf, nt = _close_position(
-                        j, i, d, c, reason, low[i, j], high[i, j], slippage, clamp,
+                        j, i, d, c, reason, low[j, i], high[j, i], slippage, clamp,
                         fee_taker, balance, fills, nf, trades, nt, direction, qty, entry_px,
                         margin, entry_fee, entry_bar, funding_acc,
                     )  # fmt: skip
             for j in range(k):
                 new_dir = entry_dir[j]
-                if new_dir == 0 or math.isnan(open_[i, j]) or direction[j] != 0:
+                if new_dir == 0 or math.isnan(open_[j, i]) or direction[j] != 0:
                     continue
                 if halted or exit_all_reason >= 0:
                     continue
-                if order_type[i, j] != ORDER_MARKET:
+                if order_type[j, _row(order_type, i)] != ORDER_MARKET:
                     resting[j] = i  # a limit/stop entry rests during the next bar
                     continue
-                c = close[i, j]
-                px = market_fill_price(c, new_dir, slippage, low[i, j], high[i, j], clamp)
+                c = close[j, i]
+                px = market_fill_price(c, new_dir, slippage, low[j, i], high[j, i], clamp)
                 eq, avail = _equity_available(balance, direction, qty, entry_px, margin, mark)
                 q = order_quantity(
-                    size[i, j], size_type[i, j], px, eq, avail, leverage[j], fee_taker,
+                    size[j, _row(size, i)], size_type[j, _row(size_type, i)], px, eq, avail,
+                    leverage[j], fee_taker,
                     min_qty[j], qty_step[j],
                 )  # fmt: skip
                 balance, nf = _open_position(
                     j, i, i, new_dir, q, px, fee_taker, ORDER_MARKET, balance, fills, nf,
                     direction, qty, entry_px, margin, entry_fee, entry_bar, funding_acc, sl_px,
-                    tp_px, trail, peak, liq_px, ambiguous, leverage, sl_pct, tp_pct, trail_pct,
+                    tp_px, trail, peak, liq_px, ambiguity, leverage, sl_pct, tp_pct, trail_pct,
                     maint_margin,
                 )  # fmt: skip
 
         # Phase 6: mark to the close, portfolio-level stops, queue the next open's orders.
         for j in range(k):
-            if not math.isnan(open_[i, j]):
-                mark[j] = close[i, j]
+            if not math.isnan(open_[j, i]):
+                mark[j] = close[j, i]
             position[i, j] = direction[j] * qty[j]
         eq, _ = _equity_available(balance, direction, qty, entry_px, margin, mark)
         equity[i] = eq
@@ -672,10 +1004,10 @@ def simulate_portfolio_nb(
                 # Signal-close convention: close everything at this same close.
                 for j in range(k):
                     d = direction[j]
-                    if d == 0 or math.isnan(open_[i, j]):
+                    if d == 0 or math.isnan(open_[j, i]):
                         continue
                     balance, nf, nt = _close_position(
-                        j, i, d, close[i, j], exit_all_reason, low[i, j], high[i, j], slippage,
+                        j, i, d, close[j, i], exit_all_reason, low[j, i], high[j, i], slippage,
                         clamp, fee_taker, balance, fills, nf, trades, nt, direction, qty, entry_px,
                         margin, entry_fee, entry_bar, funding_acc,
                     )  # fmt: skip
@@ -684,14 +1016,14 @@ def simulate_portfolio_nb(
                 balance_out[i] = balance
         if not fill_at_close:
             for j in range(k):
-                if not math.isnan(open_[i, j]):
+                if not math.isnan(open_[j, i]):
                     pending[j] = i
 
     for j in range(k):
         if direction[j] != 0:
             nt = _log_trade(
                 trades, nt, j, direction[j], entry_bar[j], n - 1, qty[j], entry_px[j], mark[j],
-                entry_fee[j], 0.0, funding_acc[j], REASON_END, False, True,
+                entry_fee[j], 0.0, funding_acc[j], REASON_END, AMBIGUITY_NONE, True,
             )  # fmt: skip
     if nf > fills.shape[0] or nt > trades.shape[0]:
         raise RuntimeError("order log capacity exceeded")
@@ -731,7 +1063,7 @@ def _close_position(
     nf = _log_fill(fills, nf, i, j, -d, qty[j], px, fee, reason, ORDER_MARKET, STATUS_FILLED)
     nt = _log_trade(
         trades, nt, j, d, entry_bar[j], i, qty[j], entry_px[j], px,
-        entry_fee[j], fee, funding_acc[j], reason, False, False,
+        entry_fee[j], fee, funding_acc[j], reason, AMBIGUITY_NONE, False,
     )  # fmt: skip
     direction[j] = 0
     qty[j] = 0.0
@@ -764,7 +1096,7 @@ def _open_position(
     trail: np.ndarray,
     peak: np.ndarray,
     liq_px: np.ndarray,
-    ambiguous: np.ndarray,
+    ambiguity: np.ndarray,
     leverage: np.ndarray,
     sl_pct: np.ndarray,
     tp_pct: np.ndarray,
@@ -783,12 +1115,12 @@ def _open_position(
     entry_fee[j] = fee
     entry_bar[j] = i
     funding_acc[j] = 0.0
-    sl_px[j] = px * (1.0 - new_dir * sl_pct[sig, j])
-    tp_px[j] = px * (1.0 + new_dir * tp_pct[sig, j])
-    trail[j] = trail_pct[sig, j]
+    sl_px[j] = px * (1.0 - new_dir * sl_pct[j, _row(sl_pct, sig)])
+    tp_px[j] = px * (1.0 + new_dir * tp_pct[j, _row(tp_pct, sig)])
+    trail[j] = trail_pct[j, _row(trail_pct, sig)]
     peak[j] = px
     liq_px[j] = liquidation_price(px, new_dir, leverage[j], maint_margin)
-    ambiguous[j] = False
+    ambiguity[j] = AMBIGUITY_NONE
     nf = _log_fill(fills, nf, i, j, new_dir, q, px, fee, REASON_ENTRY, otype, STATUS_FILLED)
     return balance, nf
 
@@ -813,6 +1145,72 @@ def position_from_trades_nb(trades: np.ndarray, n: int, k: int) -> np.ndarray:
 
 
 @njit(cache=True)
+def in_market_nb(trades: np.ndarray, n: int) -> np.ndarray:
+    """Return whether any position is held at each bar's close, from a trade table.
+
+    Equal to ``np.any(position_from_trades_nb(trades, n, k) != 0.0, axis=1)`` without the
+    ``(n, k)`` matrix.
+    """
+    out = np.zeros(n, dtype=np.bool_)
+    for r in range(trades.shape[0]):
+        if trades[r, TRADE_DIRECTION] * trades[r, TRADE_QTY] == 0.0:
+            continue
+        start = int(trades[r, TRADE_ENTRY_BAR])
+        stop = n if trades[r, TRADE_IS_OPEN] != 0.0 else int(trades[r, TRADE_EXIT_BAR])
+        for i in range(start, stop):
+            out[i] = True
+    return out
+
+
+@njit(cache=True)
+def drawdown_nb(
+    equity: np.ndarray, timestamp: np.ndarray, initial: float
+) -> tuple[bool, float, float, int, int]:
+    """One pass of :func:`tradeforge.backtest.stats.drawdown_stats` for finite equity.
+
+    Returns ``(ok, max_dd_pct, max_dd_abs, max_dd_duration_ms, longest_dd_ms)``; ``ok`` is
+    false (and the rest meaningless) when an equity value is not finite, for the array path.
+    """
+    n = equity.shape[0]
+    peak = initial
+    best_abs = 0.0
+    best_pct = -1.0
+    worst = -1
+    ep_start = 0
+    ep_end = -1
+    last_peak = -1
+    last_bound = timestamp[0] if n > 0 else 0
+    longest = 0
+    for i in range(n):
+        e = equity[i]
+        if not math.isfinite(e):
+            return False, 0.0, 0.0, 0, 0
+        m = e if e > initial else initial
+        if m > peak:
+            peak = m
+        dd = peak - e
+        pct = (dd / peak if peak > 0 else 0.0) * 100.0
+        if i == 0 or dd > best_abs:
+            best_abs = dd
+        if pct > best_pct:  # the first bar of the largest percentage, like argmax
+            best_pct = pct
+            worst = i
+            ep_start = timestamp[last_peak] if last_peak >= 0 else timestamp[0]
+            ep_end = -1
+        if dd <= 0.0:
+            longest = max(longest, timestamp[i] - last_bound)
+            last_bound = timestamp[i]
+            last_peak = i
+            if i > worst and ep_end < 0:
+                ep_end = i
+    if n == 0 or best_abs <= 0.0:
+        return True, 0.0, 0.0, 0, 0
+    longest = max(longest, timestamp[n - 1] - last_bound)
+    end_ts = timestamp[ep_end] if ep_end >= 0 else timestamp[n - 1]
+    return True, best_pct, best_abs, int(end_ts - ep_start), int(longest)
+
+
+@njit(cache=True)
 def min_gap_nb(timestamp: np.ndarray) -> int:
     """Return the smallest difference between consecutive values (``n >= 2``), in one pass.
 
@@ -822,6 +1220,16 @@ def min_gap_nb(timestamp: np.ndarray) -> int:
     for i in range(1, timestamp.shape[0]):
         best = min(best, timestamp[i] - timestamp[i - 1])
     return int(best)
+
+
+@njit(cache=True)
+def same_values_nb(a: np.ndarray, b: np.ndarray) -> bool:
+    """Return whether two arrays of equal length hold the same values (stops at the first
+    difference); ``np.array_equal`` without its temporary boolean array."""
+    for i in range(a.shape[0]):  # noqa: SIM110 - a generator is not compiled by numba
+        if a[i] != b[i]:
+            return False
+    return True
 
 
 @njit(cache=True)
@@ -844,6 +1252,29 @@ def scan_candles_nb(
         over += (open_bits[i] & 0x7FFFFFFFFFFFFFFF) >= limit_bits
         over += (close_bits[i] & 0x7FFFFFFFFFFFFFFF) >= limit_bits
     return int(best), int(over)
+
+
+@njit(cache=True)
+def scan_candles_same_nb(
+    timestamp: np.ndarray,
+    reference: np.ndarray,
+    open_bits: np.ndarray,
+    close_bits: np.ndarray,
+    limit_bits: int,
+) -> tuple[int, int, bool]:
+    """:func:`scan_candles_nb` that also returns whether ``timestamp`` equals ``reference``
+    (an array of the same length), in the same pass over the times."""
+    n = timestamp.shape[0]
+    best = timestamp[1] - timestamp[0] if n > 1 else 0
+    same = n == 0 or timestamp[0] == reference[0]
+    for i in range(1, n):
+        best = min(best, timestamp[i] - timestamp[i - 1])
+        same &= timestamp[i] == reference[i]
+    over = 0
+    for i in range(n):
+        over += (open_bits[i] & 0x7FFFFFFFFFFFFFFF) >= limit_bits
+        over += (close_bits[i] & 0x7FFFFFFFFFFFFFFF) >= limit_bits
+    return int(best), int(over), same
 
 
 @njit(cache=True)

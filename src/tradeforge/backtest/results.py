@@ -40,6 +40,7 @@ class ExitReason(StrEnum):
     PORTFOLIO_STOP = "portfolio_stop"
     PORTFOLIO_TAKE_PROFIT = "portfolio_take_profit"
     ENTRY = "entry"
+    SAFETY_ORDER = "safety_order"  # a DCA safety order adding to an open deal
 
 
 _REASONS: tuple[ExitReason, ...] = (
@@ -52,6 +53,34 @@ _REASONS: tuple[ExitReason, ...] = (
     ExitReason.PORTFOLIO_STOP,
     ExitReason.PORTFOLIO_TAKE_PROFIT,
     ExitReason.ENTRY,
+    ExitReason.SAFETY_ORDER,
+)
+
+
+class Ambiguity(StrEnum):
+    """How a trade's exit bar was settled when its stop and take-profit were both in range.
+
+    ``none``: the exit bar was not ambiguous. ``worst_case``: no lower timeframe was given,
+    the adverse exit was assumed. ``resolved``: the lower timeframe showed which level printed
+    first. ``sub_bar_ambiguous``: the deciding sub-bar itself touched both, the adverse exit
+    was assumed. ``unresolved``: sub-bars were missing (a hole before the decision, or none
+    reached a level), the adverse exit was assumed.
+    """
+
+    NONE = "none"
+    WORST_CASE = "worst_case"
+    RESOLVED = "resolved"
+    SUB_BAR_AMBIGUOUS = "sub_bar_ambiguous"
+    UNRESOLVED = "unresolved"
+
+
+# Indexed by the kernels' AMBIGUITY_* codes.
+_AMBIGUITIES: tuple[Ambiguity, ...] = (
+    Ambiguity.NONE,
+    Ambiguity.WORST_CASE,
+    Ambiguity.RESOLVED,
+    Ambiguity.SUB_BAR_AMBIGUOUS,
+    Ambiguity.UNRESOLVED,
 )
 _ORDER_TYPES = ("market", "limit", "stop", "liquidation")
 _STATUSES = ("filled", "rejected", "expired")
@@ -64,8 +93,10 @@ class Trade:
     ``pnl`` is net: ``direction * quantity * (exit_price - entry_price) - entry_fee -
     exit_fee - funding``. ``return_pct`` is ``pnl`` over the margin committed
     (``quantity * entry_price / leverage``). An ``is_open`` trade is marked at the last close
-    with no exit fee (reason ``end``). ``is_ambiguous`` marks a bar where the stop and the
-    take-profit could both have filled; the worse one was assumed.
+    with no exit fee (reason ``end``). ``is_ambiguous`` marks an exit bar where the stop and
+    the take-profit could both have filled and the worse one was assumed; ``ambiguity`` says
+    how such a bar was settled (``resolved`` when a lower timeframe showed the order, and
+    then ``is_ambiguous`` is false).
     """
 
     symbol: str
@@ -85,6 +116,12 @@ class Trade:
     reason: ExitReason
     is_ambiguous: bool
     is_open: bool
+    ambiguity: Ambiguity = Ambiguity.NONE
+
+    @property
+    def is_intrabar_resolved(self) -> bool:
+        """Whether a lower timeframe settled which of the stop and take-profit came first."""
+        return self.ambiguity is Ambiguity.RESOLVED
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +177,18 @@ class Fingerprint:
     parameters: dict[str, Any]
     candles_sha256: dict[str, str]
     digest: str
+    intrabar_sha256: dict[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if self.intrabar_sha256 is None:  # keep runs without a lower timeframe unchanged
+            del out["intrabar_sha256"]
+        return out
+
+
+def _is_worst_case(code: float) -> bool:
+    # Ambiguous and settled by assuming the adverse exit (every code but none and resolved).
+    return bool(code != k.AMBIGUITY_NONE and code != k.AMBIGUITY_RESOLVED)
 
 
 def candles_sha256(candles: Candles) -> str:
@@ -169,23 +215,37 @@ def _jsonable(value: Any) -> Any:
 
 
 def make_fingerprint(
-    candles: Mapping[str, Candles], script: str | None, parameters: Mapping[str, Any]
+    candles: Mapping[str, Candles],
+    script: str | None,
+    parameters: Mapping[str, Any],
+    intrabar: Mapping[str, Candles] | None = None,
 ) -> Fingerprint:
-    """Return the :class:`Fingerprint` of a run over ``candles``."""
+    """Return the :class:`Fingerprint` of a run over ``candles``.
+
+    ``intrabar`` (lower-timeframe candles used to settle ambiguous bars) is hashed in when
+    given; without it the digest is the same as before lower timeframes existed.
+    """
     script_hash = hashlib.sha256(script.encode()).hexdigest() if script is not None else None
     params = json.loads(json.dumps(dict(parameters), sort_keys=True, default=_jsonable))
     hashes = {symbol: candles_sha256(c) for symbol, c in sorted(candles.items())}
-    payload = json.dumps(
-        {"engine": ENGINE_VERSION, "script": script_hash, "params": params, "candles": hashes},
-        sort_keys=True,
-        separators=(",", ":"),
-    )
+    content: dict[str, Any] = {
+        "engine": ENGINE_VERSION,
+        "script": script_hash,
+        "params": params,
+        "candles": hashes,
+    }
+    sub_hashes = None
+    if intrabar:
+        sub_hashes = {symbol: candles_sha256(c) for symbol, c in sorted(intrabar.items())}
+        content["intrabar"] = sub_hashes
+    payload = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return Fingerprint(
         ENGINE_VERSION,
         script_hash,
         params,
         hashes,
         hashlib.sha256(payload.encode()).hexdigest(),
+        sub_hashes,
     )
 
 
@@ -203,6 +263,7 @@ class BacktestResult:
         held: the ``(n, k)`` position matrix when the engine produced it, or ``None`` for a
             single-symbol run on its own bars, whose :attr:`position` is rebuilt from the
             trade table on first access (the same values the kernel would have written).
+        intrabar: the lower-timeframe candles given per symbol (see ``run_backtest``).
     """
 
     symbols: tuple[str, ...]
@@ -220,6 +281,7 @@ class BacktestResult:
     ticker_equity: Mapping[str, FloatArray] = field(default_factory=dict)
     bar_timestamps: Sequence[IntArray] = ()
     held: FloatArray | None = None
+    intrabar: Mapping[str, Candles] = field(default_factory=dict)
 
     @cached_property
     def position(self) -> FloatArray:
@@ -276,8 +338,9 @@ class BacktestResult:
                     pnl=pnl,
                     return_pct=pnl / margin * 100.0 if margin > 0 else 0.0,
                     reason=_REASONS[int(row[k.TRADE_REASON])],
-                    is_ambiguous=bool(row[k.TRADE_AMBIGUOUS]),
+                    is_ambiguous=_is_worst_case(row[k.TRADE_AMBIGUOUS]),
                     is_open=bool(row[k.TRADE_IS_OPEN]),
+                    ambiguity=_AMBIGUITIES[int(row[k.TRADE_AMBIGUOUS])],
                 )
             )
         return out
@@ -379,13 +442,26 @@ class BacktestResult:
             trade_entry_ms=entry_ms,
             trade_exit_ms=exit_ms,
             trade_is_open=tt[:, k.TRADE_IS_OPEN] > 0,
-            in_market=np.any(self.position != 0.0, axis=1),
+            in_market=self._in_market(),
             fees_paid=self.fees_paid,
             funding_paid=self.funding_paid,
             buy_and_hold_return_pct=float(np.mean(bh)) * 100.0 if bh else None,
+            ambiguous_bars=int(np.count_nonzero(tt[:, k.TRADE_AMBIGUOUS])),
+            intrabar_resolved_bars=int(
+                np.count_nonzero(tt[:, k.TRADE_AMBIGUOUS] == k.AMBIGUITY_RESOLVED)
+            ),
         )
+
+    def _in_market(self) -> npt.NDArray[np.bool_]:
+        # Whether any position is open at each close; from the trades when the position
+        # matrix was not produced (the same answer without building it).
+        if self.held is None and "position" not in self.__dict__:
+            out: npt.NDArray[np.bool_] = k.in_market_nb(self.trade_table, self.timestamp.shape[0])
+            return out
+        held: npt.NDArray[np.bool_] = np.any(self.position != 0.0, axis=1)
+        return held
 
     @cached_property
     def fingerprint(self) -> Fingerprint:
         """Engine version, script hash, parameters and the sha256 of every candle series."""
-        return make_fingerprint(self.candles, self.script, self.parameters)
+        return make_fingerprint(self.candles, self.script, self.parameters, self.intrabar)

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from tradeforge.backtest.kernels import drawdown_nb
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -58,6 +60,8 @@ class Stats:
     fees_paid: float
     funding_paid: float
     buy_and_hold_return_pct: float | None
+    ambiguous_bars: int = 0
+    intrabar_resolved_bars: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Return the metrics as a JSON-ready dict."""
@@ -81,6 +85,14 @@ def drawdown_stats(
     The running peak starts at ``initial``. A drawdown episode runs from a peak to the first
     later bar whose equity is back at or above that peak (or to the last bar).
     """
+    if equity.dtype == np.float64 and timestamp.dtype == np.int64 and equity.ndim == 1:
+        # One compiled pass without temporary arrays (each a fresh page-faulted block on
+        # long series); non-finite equity takes the array path below.
+        ok, pct, abs_, dur, longest = drawdown_nb(
+            np.ascontiguousarray(equity), np.ascontiguousarray(timestamp), float(initial)
+        )
+        if ok:
+            return pct, abs_, dur, longest
     peaks = np.maximum.accumulate(np.maximum(equity, initial))
     dd_abs = peaks - equity
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -117,6 +129,8 @@ def compute_stats(
     fees_paid: float,
     funding_paid: float,
     buy_and_hold_return_pct: float | None,
+    ambiguous_bars: int = 0,
+    intrabar_resolved_bars: int = 0,
 ) -> Stats:
     """Compute the headline metrics of one backtest.
 
@@ -132,6 +146,8 @@ def compute_stats(
         in_market: whether any position was open at each bar's close.
         fees_paid: total fees of all fills. funding_paid: net funding paid (negative = received).
         buy_and_hold_return_pct: the benchmark's return over the same bars.
+        ambiguous_bars: exit bars where the stop and the take-profit were both in range.
+        intrabar_resolved_bars: those of them a lower timeframe settled.
 
     Returns:
         The :class:`Stats`.
@@ -144,14 +160,20 @@ def compute_stats(
     total_return = (final / initial_equity - 1.0) * 100.0
     years = duration / (DAYS_PER_YEAR * MS_PER_DAY)
     growth = final / initial_equity
-    cagr = (growth ** (1.0 / years) - 1.0) * 100.0 if growth > 0 else -100.0
+    try:
+        cagr = (growth ** (1.0 / years) - 1.0) * 100.0 if growth > 0 else -100.0
+    except OverflowError:  # a large gain over a few bars: annualised, it exceeds a float
+        cagr = math.inf
 
-    prev = np.empty(n, dtype=np.float64)
-    prev[0] = initial_equity
-    prev[1:] = equity[:-1]
+    # r_t = E_t / E_{t-1} - 1 with E_{-1} = initial, in one array (fewer temporaries).
+    returns = np.empty(n, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        returns = equity / prev - 1.0
-    returns = returns[np.isfinite(returns)]
+        returns[:1] = equity[:1] / np.float64(initial_equity)
+        np.divide(equity[1:], equity[:-1], out=returns[1:])
+        returns -= 1.0
+    finite = np.isfinite(returns)
+    if not finite.all():
+        returns = returns[finite]
     ann = math.sqrt(periods_per_year(timeframe_ms))
     sharpe: float | None = None
     sortino: float | None = None
@@ -159,7 +181,9 @@ def compute_stats(
         mean = float(returns.mean())
         std = float(returns.std(ddof=1))
         sharpe = _none_if_bad(mean / std * ann) if std > 0 else None
-        downside = math.sqrt(float(np.mean(np.minimum(returns, 0.0) ** 2)))
+        losses_sq = np.minimum(returns, 0.0)
+        losses_sq *= losses_sq  # the same values as ** 2
+        downside = math.sqrt(float(np.mean(losses_sq)))
         sortino = _none_if_bad(mean / downside * ann) if downside > 0 else None
 
     dd_pct, dd_abs, dd_dur, longest = drawdown_stats(equity, timestamp, initial_equity)
@@ -209,4 +233,6 @@ def compute_stats(
         fees_paid=float(fees_paid),
         funding_paid=float(funding_paid),
         buy_and_hold_return_pct=buy_and_hold_return_pct,
+        ambiguous_bars=ambiguous_bars,
+        intrabar_resolved_bars=intrabar_resolved_bars,
     )
