@@ -124,7 +124,7 @@ def test_job_failure_is_reported_with_code_and_message(running_client: TestClien
         ({"description": "too short"}, "VALIDATION_ERROR", "description"),
         ({"description": None}, "VALIDATION_ERROR", "description"),
         ({"strategy_type": None}, "VALIDATION_ERROR", "strategy_type"),
-        ({"strategy_type": "dca"}, "STRATEGY_TYPE_UNSUPPORTED", "strategy_type"),
+        ({"strategy_type": "dca"}, "VALIDATION_ERROR", "strategy_params"),
         ({"strategy_type": "martingale"}, "VALIDATION_ERROR", "strategy_type"),
         ({"script": None}, "VALIDATION_ERROR", "script"),
         ({"universe": []}, "VALIDATION_ERROR", "universe"),

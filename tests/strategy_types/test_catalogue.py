@@ -1,5 +1,5 @@
-"""The strategy-type catalogue: listing, JSON Schemas from the validating models, the
-unsupported types, and parameter validation naming the field (both databases)."""
+"""The strategy-type catalogue: listing, JSON Schemas from the validating models, and
+parameter validation naming the field (both databases)."""
 
 from __future__ import annotations
 
@@ -53,12 +53,9 @@ def test_list_strategy_types(idle_client: TestClient) -> None:
     data = assert_ok(idle_client.get(f"{API}/strategies", headers=bearer(key)))
     rows = {row["type"]: row for row in data["strategies"]}
     assert list(rows) == ["signal", "dca", "grid", "pair_trading", "cross_sectional"]
-    for name in ("signal", "pair_trading", "cross_sectional"):
+    for name in ("signal", "dca", "grid", "pair_trading", "cross_sectional"):
         assert rows[name]["supported"] is True
         assert rows[name]["reason"] is None
-    for name in ("dca", "grid"):
-        assert rows[name]["supported"] is False
-        assert "pyramiding" in rows[name]["reason"]
     for row in rows.values():
         assert row["name"]
         assert row["description"]
@@ -144,17 +141,48 @@ def test_unknown_type_schema_is_404_with_the_list(idle_client: TestClient) -> No
 
 
 @pytest.mark.parametrize(("name", "params"), [("dca", DCA), ("grid", GRID)])
-def test_dca_and_grid_are_refused_with_a_signal_suggestion(
+def test_dca_and_grid_need_exactly_one_ticker(
     idle_client: TestClient, name: str, params: dict[str, Any]
 ) -> None:
     key, _ = new_key(idle_client)
     response = idle_client.post(f"{API}/execute", json=body(name, params), headers=bearer(key))
-    error = assert_error(response, 400, "STRATEGY_TYPE_UNSUPPORTED")
-    assert "signal" in error["suggestion"]
-    assert f"/strategies/{name}/schema" in error["suggestion"]
-    assert error["details"]["field"] == "strategy_type"
-    assert "STRATEGY_TYPE_UNSUPPORTED" in ERROR_CODES
+    error = assert_error(response, 400, "VALIDATION_ERROR")
+    assert error["details"]["field"] == "universe"
+    assert "one ticker" in error["message"]
+    assert "STRATEGY_TYPE_UNSUPPORTED" in ERROR_CODES  # still the code for a future type
     assert _backtests_used(idle_client, key) == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "field", "code", "column"),
+    [
+        ("dca", {**DCA, "start_condition": "rsii(close, 14) < 30"}, "start_condition",
+         "DSL_UNKNOWN_NAME", 1),
+        ("grid", {**GRID, "stop_condition": "close +* 2"}, "stop_condition",
+         "DSL_SYNTAX_ERROR", 8),
+        ("grid", {**GRID, "start_condition": "close"}, "start_condition", "DSL_TYPE_ERROR",
+         None),
+    ],
+)  # fmt: skip
+def test_ladder_condition_errors_point_into_the_expression(
+    idle_client: TestClient,
+    name: str,
+    params: dict[str, Any],
+    field: str,
+    code: str,
+    column: int | None,
+) -> None:
+    key, _ = new_key(idle_client)
+    response = idle_client.post(
+        f"{API}/execute", json=body(name, params, universe=[BTC]), headers=bearer(key)
+    )
+    error = assert_error(response, 400, code)
+    assert error["details"]["field"] == f"strategy_params.{field}"
+    if column is None:  # a number where a condition goes: found where it is used
+        assert "true/false condition" in error["message"]
+        return
+    assert error["details"]["column"] == column
+    assert error["details"]["source_line"] == params[field]
 
 
 @pytest.mark.parametrize(
@@ -183,6 +211,17 @@ def test_dca_and_grid_are_refused_with_a_signal_suggestion(
             "strategy_params.ranking_expression",
         ),
         ("cross_sectional", CROSS, {"universe": [BTC]}, "universe"),
+        ("dca", {**DCA, "take_profit_pct": 0}, {"universe": [BTC]}, "take_profit_pct"),
+        (
+            "dca",
+            {**DCA, "safety_orders_count": 10, "price_deviation_pct": 20},
+            {"universe": [BTC]},
+            "safety_orders_count",
+        ),
+        ("grid", {**GRID, "upper_price": 10000}, {"universe": [BTC]}, "upper_price"),
+        ("grid", {**GRID, "stop_loss_price": 25000}, {"universe": [BTC]}, "stop_loss_price"),
+        ("grid", {**GRID, "investment": 1e6}, {"universe": [BTC]}, "strategy_params.investment"),
+        ("grid", GRID, {"universe": [BTC, ETH]}, "universe"),
         ("signal", PAIR, {"script": "x = 1"}, "strategy_params"),
         ("martingale", PAIR, {}, "strategy_type"),
     ],

@@ -115,6 +115,29 @@ def liquidation_price(entry_price: float, direction: int, leverage: float, maint
 
 
 @njit(cache=True)
+def liquidation_fill_price(
+    open_: float, high: float, low: float, liq_price: float, direction: int
+) -> float:
+    """Return the fill price of the liquidation of a ``direction`` position, or NaN.
+
+    A bar that opens at or beyond ``liq_price`` liquidates at the open; one that trades to
+    it (``low <= liq`` for a long, ``high >= liq`` for a short) at ``liq_price`` limited to
+    the bar. The signal kernels apply the same rule inline.
+    """
+    if direction > 0:
+        if open_ <= liq_price:
+            return open_
+        if low <= liq_price:
+            return clamp_to_bar(liq_price, low, high, True)
+        return math.nan
+    if open_ >= liq_price:
+        return open_
+    if high >= liq_price:
+        return clamp_to_bar(liq_price, low, high, True)
+    return math.nan
+
+
+@njit(cache=True)
 def round_quantity(quantity: float, qty_step: float) -> float:
     """Return ``quantity`` rounded down to a multiple of ``qty_step`` (0 = no step)."""
     if qty_step <= 0.0:

@@ -51,6 +51,7 @@ from tradeforge.market.source import MarketDataSource
 from tradeforge.ports import ArenaRepository
 from tradeforge.services.arena import ArenaPolicy
 from tradeforge.services.backtests import BacktestOutcome, BacktestRequest, run_backtest_request
+from tradeforge.services.strategy_types import LADDER_TYPES
 
 MS_PER_DAY = 86_400_000
 
@@ -153,9 +154,12 @@ class Verification:
 def runnable_request(stored: dict[str, Any]) -> BacktestRequest:
     """The request a stored result ran: every job runs a Signal DSL script, also when it
     was generated from a catalogue type's ``strategy_params`` (kept beside it in the stored
-    request), so the re-run drops those and runs the script as ``signal``. Its
+    request), so the re-run drops those and runs the script as ``signal``; ``dca`` and
+    ``grid`` keep their type and parameters, which the ladder engine runs. Its
     ``to_dict()`` is what the leaderboard publishes: resubmitted to ``POST
     /backtest/execute`` it reproduces the fingerprint."""
+    if stored.get("strategy_type") in LADDER_TYPES:  # dca / grid run their parameters
+        return BacktestRequest.from_dict(stored)
     plain = {name: value for name, value in stored.items() if name != "strategy_params"}
     plain["strategy_type"] = "signal"
     return BacktestRequest.from_dict(plain)

@@ -21,7 +21,7 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -58,7 +58,12 @@ from tradeforge.services.backtests import (
     run_backtest_request,
 )
 from tradeforge.services.quotas import QuotaService
-from tradeforge.services.strategy_types import CATALOGUE, GeneratedStrategy, check_executable
+from tradeforge.services.strategy_types import (
+    CATALOGUE,
+    LADDER_TYPES,
+    GeneratedStrategy,
+    check_executable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +148,7 @@ def check_span(request: BacktestRequest) -> None:
 
 def check_strategy_type(strategy_type: str) -> None:
     """Raise ``VALIDATION_ERROR`` for an unknown type and ``STRATEGY_TYPE_UNSUPPORTED`` for
-    a catalogued type the engine cannot run (``dca``, ``grid``)."""
+    a catalogued type the engine cannot run (none today)."""
     check_executable(strategy_type)
 
 
@@ -158,7 +163,10 @@ def job_request(request: BacktestRequest, generated: GeneratedStrategy | None) -
 
 
 def script_request(data: dict[str, Any]) -> BacktestRequest:
-    """The inverse of :func:`job_request`: every job runs its (possibly generated) script."""
+    """The inverse of :func:`job_request`: a job runs its (possibly generated) script, and
+    ``dca`` / ``grid`` jobs run their ``strategy_params`` in the ladder engine."""
+    if data.get("strategy_type") in LADDER_TYPES:
+        return BacktestRequest.from_dict(data)
     plain = {k: v for k, v in data.items() if k != "strategy_params"}
     plain["strategy_type"] = "signal"
     return BacktestRequest.from_dict(plain)
@@ -290,6 +298,30 @@ class BacktestJobService:
         rows = rows[:limit]
         trades = [{"seq": seq, **data} for seq, data in rows]
         return TradesPage(trades, encode_cursor(rows[-1][0]) if more and rows else None)
+
+    # -- reading for people (the dashboard): ownership is by the user's keys -------------
+
+    def visible_result(
+        self,
+        result_id: str,
+        owner_key_ids: Collection[str],
+        is_public: Callable[[str], bool],
+    ) -> BacktestResultRecord:
+        """The result when one of ``owner_key_ids`` produced it or ``is_public(result_id)``
+        (attached to an arena post or registered); otherwise ``BACKTEST_NOT_FOUND``, the
+        same answer as for an id that does not exist."""
+        record = self._repo.get_result(result_id)
+        if record is None or (record.api_key_id not in owner_key_ids and not is_public(record.id)):
+            raise not_found("Backtest result", result_id)
+        return record
+
+    def trades_after(
+        self, record: BacktestResultRecord, after_seq: int, limit: int
+    ) -> list[dict[str, Any]]:
+        """Trades of an already authorised result with ``seq > after_seq`` (``seq`` runs
+        from 1 without gaps), at most ``limit``."""
+        rows = self._repo.list_trades(record.id, max(0, after_seq), max(1, limit))
+        return [{"seq": seq, **data} for seq, data in rows]
 
 
 def encode_cursor(seq: int) -> str:

@@ -16,6 +16,10 @@ The pipeline joins the Signal DSL and the backtest engine:
 Signals are computed on closed bars and fill at the next bar's open (plus slippage): the
 engine's default convention, the only one a request can use.
 
+``dca`` and ``grid`` requests take the same three stages on their one ticker; their
+generated script's ``start`` entry and ``stop`` exit become the start and stop conditions
+of the ladder engine, which runs ``strategy_params`` (:func:`_run_ladder`).
+
 Translation rules (DSL action -> engine):
 
 * ``entry(t, "LONG"|"SHORT", Weight|Amount|Quantity, stop_loss, take_profit,
@@ -54,6 +58,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import ValidationError
 
 from tradeforge.backtest import (
     BacktestConfig,
@@ -67,6 +72,7 @@ from tradeforge.backtest import (
     run_backtest,
     run_portfolio,
 )
+from tradeforge.backtest.ladder import DcaSettings, GridSettings, run_dca, run_grid
 from tradeforge.core.candles import Candles
 from tradeforge.core.errors import DataUnavailableError, InvalidInputError, TradeforgeError
 from tradeforge.dsl import (
@@ -82,6 +88,7 @@ from tradeforge.dsl import (
 from tradeforge.dsl.errors import DslLimitError, TaOutOfRangeError
 from tradeforge.market.source import MarketDataSource
 from tradeforge.market.symbols import InstrumentId, parse_instrument
+from tradeforge.services.strategy_types import LADDER_TYPES, DcaParams, GridParams
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -95,7 +102,7 @@ TIMEFRAMES: dict[str, int] = {
     "4h": 14_400_000,
     "1d": 86_400_000,
 }
-STRATEGY_TYPES = ("signal",)
+STRATEGY_TYPES = ("signal", "dca", "grid")
 MODES = ("isolated", "cross")
 MAX_UNIVERSE = 20
 STATEFUL_SECONDS = 60.0  # wall-time budget of the per-bar state-dependent path
@@ -165,7 +172,9 @@ class BacktestRequest:
         start_date / end_date: the decision window in UTC days, both days included (a
             trader asking for 2024-01-01 to 2024-06-30 means all of June 30). Warm-up
             candles come from before it.
-        strategy_type: ``"signal"`` (the only type so far).
+        strategy_type: ``"signal"``, or ``"dca"`` / ``"grid"``: the ladder engine runs
+            ``strategy_params`` on the single universe ticker, and ``script`` (generated from
+            them) only supplies the start and stop conditions (see :func:`_run_ladder`).
         exchange: the default exchange id for bare symbols.
         timeframe: one of ``1m 5m 15m 1h 4h 1d``.
         initial_cash: starting equity in the quote currency (split equally across the
@@ -177,6 +186,7 @@ class BacktestRequest:
             (``10`` = close everything when equity falls 10 %).
         mode: ``isolated`` (one sub-account per ticker) or ``cross`` (one shared account).
         params: values for the script's ``param(...)`` declarations.
+        strategy_params: the ``dca`` / ``grid`` parameters (``None`` for ``signal``).
     """
 
     script: str
@@ -194,6 +204,7 @@ class BacktestRequest:
     take_profit: float | None = None
     mode: str = "isolated"
     params: Mapping[str, float] | None = None
+    strategy_params: Mapping[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, payload: Mapping[str, Any]) -> BacktestRequest:
@@ -234,6 +245,13 @@ class BacktestRequest:
             "take_profit": self.take_profit,
             "mode": self.mode,
             "params": dict(self.params) if self.params else None,
+            # Only ladder requests carry it, so signal requests (and their fingerprints)
+            # are unchanged.
+            **(
+                {"strategy_params": dict(self.strategy_params)}
+                if self.strategy_params is not None
+                else {}
+            ),
         }
 
     @property
@@ -281,6 +299,41 @@ class BacktestRequest:
             if not (isinstance(name, str) and ok and math.isfinite(value)):
                 raise _invalid("params", f"{name!r} must map to a finite number, got {value!r}")
         self.instruments()
+        if self.strategy_type in LADDER_TYPES:
+            self.ladder_params()
+        elif self.strategy_params is not None:
+            raise _invalid("strategy_params", "is only for strategy_type dca or grid")
+
+    def ladder_params(self) -> DcaParams | GridParams:
+        """Return the validated ``dca`` / ``grid`` parameters (``VALIDATION_ERROR`` naming
+        the field otherwise)."""
+        model = DcaParams if self.strategy_type == "dca" else GridParams
+        if self.strategy_params is None:
+            raise _invalid("strategy_params", f"is required for strategy_type {self.strategy_type}")
+        if len(self.universe) != 1:
+            raise _invalid(
+                "universe",
+                f"must hold exactly one ticker for {self.strategy_type}",
+                "Run one backtest per ticker to compare several.",
+            )
+        try:
+            params = model.model_validate(dict(self.strategy_params))
+        except ValidationError as e:
+            first = e.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            name = f"strategy_params.{where}" if where else "strategy_params"
+            raise _invalid(name, str(first.get("msg", "is invalid"))) from None
+        if (
+            isinstance(params, GridParams)
+            and params.investment_asset == "quote"
+            and params.investment > self.initial_cash
+        ):
+            raise _invalid(
+                "strategy_params.investment",
+                f"({params.investment:g}) is more than initial_cash ({self.initial_cash:g})",
+                "Invest at most initial_cash; leverage multiplies what the grid trades.",
+            )
+        return params
 
     def instruments(self) -> list[tuple[str, InstrumentId]]:
         """Return ``(ticker, instrument)`` per universe entry, tickers in DSL notation."""
@@ -467,6 +520,7 @@ def _trade_dict(t: Trade) -> dict[str, Any]:
         "reason": str(t.reason),
         "is_ambiguous": t.is_ambiguous,
         "is_open": t.is_open,
+        "ambiguity": str(t.ambiguity),
     }
 
 
@@ -661,6 +715,7 @@ class _Loaded:
     funding: FundingRates | None
     dsl_funding: tuple[IntArray, FloatArray] | None = None
     warmup_bars: int = 0
+    intrabar: Candles | None = None  # a lower timeframe over the window (see _load_intrabar)
 
 
 def _earliest_start(source: MarketDataSource, inst: InstrumentId, tf: str, warmup: int) -> str:
@@ -726,6 +781,35 @@ def _load_ticker(
             details={"ticker": ticker, "timeframe": tf},
         )
     return candles
+
+
+def _has_exit_levels(orders: _Orders) -> bool:
+    levels = (orders.stop_loss, orders.take_profit, orders.trailing_stop)
+    return any(bool(np.isfinite(a).any()) for a in levels)
+
+
+def _load_intrabar(
+    source: MarketDataSource, inst: InstrumentId, tf: str, start: int, end: int
+) -> Candles | None:
+    """Return the lower-timeframe candles that settle same-bar stop/take-profit bars.
+
+    The finest stored timeframe below ``tf`` that divides it and covers the whole window;
+    failing that, the finest one with candles inside the window (bars it misses are tagged
+    ``unresolved``). ``None`` for 1m or when nothing lower is stored.
+    """
+    step = TIMEFRAMES[tf]
+    lower = [t for t, ms in sorted(TIMEFRAMES.items(), key=lambda x: x[1]) if step % ms == 0]
+    partial: str | None = None
+    for sub_tf in lower[: lower.index(tf)]:
+        rng = source.available_range(inst.exchange_id, inst.symbol, sub_tf)
+        if rng is None or rng[0] >= end or rng[1] < start:
+            continue
+        if rng[0] <= start and rng[1] + TIMEFRAMES[sub_tf] >= end:
+            return source.load(inst.exchange_id, inst.symbol, sub_tf, start, end)
+        partial = partial or sub_tf
+    if partial is None:
+        return None
+    return source.load(inst.exchange_id, inst.symbol, partial, start, end)
 
 
 def _load_funding(
@@ -1025,6 +1109,15 @@ def run_backtest_request(
                     continue
                 dynamic.append(_Dynamic(run, sig, sig.ticker))
     timings["signals_ms"] = (time.perf_counter() - clock) * 1e3
+    if request.strategy_type not in LADDER_TYPES:
+        # A lower timeframe only settles bars where a position's stop and take-profit are
+        # both in range, so it is loaded only for tickers whose orders can carry them.
+        for t in traded:
+            if _has_exit_levels(base[t]) or any(d.target == t for d in dynamic):
+                item = loaded[t]
+                item.intrabar = _load_intrabar(
+                    source, item.instrument, request.timeframe, start, end
+                )
     if is_cancelled is not None and is_cancelled():
         raise BacktestCancelledError("the backtest was cancelled before the simulation")
     if progress is not None:
@@ -1059,6 +1152,7 @@ def run_backtest_request(
                 funding=funding.get(single),
                 script=request.script,
                 parameters=parameters,
+                intrabar=loaded[single].intrabar,
             )
         return run_portfolio(
             windows,
@@ -1068,9 +1162,23 @@ def run_backtest_request(
             funding=funding or None,
             script=request.script,
             parameters=parameters,
+            intrabar={t: sub for t in traded if (sub := loaded[t].intrabar) is not None},
         )
 
-    if dynamic:
+    if request.strategy_type in LADDER_TYPES:
+        if dynamic:
+            raise BacktestUnsupportedError(
+                f"the {request.strategy_type} start/stop conditions read the position state",
+                suggestion="Write start_condition and stop_condition from market data only "
+                "(prices, volumes, indicators).",
+                details={"field": "strategy_params.start_condition"},
+            )
+        engine_runs = 1
+        result = _run_ladder(
+            request, single, windows[single], base[single], config, step, funding.get(single),
+            parameters,
+        )  # fmt: skip
+    elif dynamic:
         result, engine_runs = _run_stateful(
             base,
             dynamic,
@@ -1132,6 +1240,59 @@ def run_backtest_request(
         plan_cached=cached,
         uses_state=bool(dynamic),
     )
+
+
+def _run_ladder(
+    request: BacktestRequest,
+    ticker: str,
+    window: Candles,
+    orders: _Orders,
+    config: BacktestConfig,
+    step: int,
+    funding: FundingRates | None,
+    parameters: Mapping[str, Any],
+) -> BacktestResult:
+    """Run a ``dca`` or ``grid`` request in the ladder engine.
+
+    The generated script's ``start`` entry and ``stop`` exit, evaluated by the DSL on the
+    window's closed bars, are the engine's start and stop conditions. Without a
+    ``start_condition`` the bot starts at the window's first open (``start = true``).
+    """
+    p = request.ladder_params()
+    start = None if p.start_condition is None else orders.entry_long | orders.entry_short
+    common: dict[str, Any] = {
+        "symbol": ticker,
+        "timeframe_ms": step,
+        "funding": funding,
+        "script": request.script,
+        "parameters": parameters,
+    }
+    if isinstance(p, DcaParams):
+        dca = DcaSettings(
+            direction=1 if p.direction == "long" else -1,
+            base_order=p.base_order,
+            safety_order=p.safety_order,
+            safety_orders_count=p.safety_orders_count,
+            price_deviation=p.price_deviation_pct / 100.0,
+            step_scale=p.step_scale,
+            volume_scale=p.volume_scale,
+            take_profit=p.take_profit_pct / 100.0,
+            stop_loss=None if p.stop_loss_pct is None else p.stop_loss_pct / 100.0,
+        )
+        return run_dca(window, dca, config, start=start, **common)
+    grid = GridSettings(
+        lower_price=p.lower_price,
+        upper_price=p.upper_price,
+        grid_count=p.grid_count,
+        geometric=p.grid_type == "geometric",
+        investment=p.investment,
+        investment_is_base=p.investment_asset == "base",
+        trade_to_fill=p.trade_to_fill,
+        stop_exit=p.stop_exit,
+        stop_loss_price=p.stop_loss_price,
+    )
+    stop = None if p.stop_condition is None else orders.exit
+    return run_grid(window, grid, config, start=start, stop=stop, **common)
 
 
 def outcome_json(outcome: BacktestOutcome, **kwargs: Any) -> str:

@@ -9,10 +9,11 @@ the same model.
   scripts (:func:`generate_script`). The script is compiled like any user script, runs
   through the same job path, and is stored with the result, so it can be read and forked.
 * ``dca`` and ``grid`` need several simultaneous orders on one symbol (safety orders that
-  add to a position, a ladder of resting grid orders). The engine holds at most one
-  position per symbol, with no pyramiding and no partial exits, so there is no faithful
-  encoding: their schemas are published, and execution is refused with
-  ``STRATEGY_TYPE_UNSUPPORTED`` (:class:`StrategyTypeUnsupportedError`).
+  add to a position, a ladder of resting grid orders), which the DSL cannot express. They
+  run in the ladder engine (:mod:`tradeforge.backtest.ladder`). Their generated script
+  holds what the DSL can express, the start (and grid stop) conditions, which the DSL
+  evaluates to feed the engine, behind a comment header listing the ladder's exact orders.
+  Run as a ``signal`` strategy, that script trades the base order alone.
 
 Pure: no HTTP framework and no database.
 """
@@ -103,6 +104,31 @@ class DcaParams(StrategyParams):
         examples=["rsi(close, 14) < 30"],
     )
 
+    def safety_deviations(self) -> list[float]:
+        """Cumulative deviation (percent) of each safety order from the base fill price:
+        ``d_i = price_deviation_pct * (1 + s + ... + s^(i-1))``."""
+        out: list[float] = []
+        step, total = self.price_deviation_pct, 0.0
+        for _ in range(self.safety_orders_count):
+            total += step
+            out.append(total)
+            step *= self.step_scale
+        return out
+
+    def safety_amounts(self) -> list[float]:
+        """Quote amount of each safety order: ``safety_order * volume_scale^(i-1)``."""
+        return [self.safety_order * self.volume_scale**i for i in range(self.safety_orders_count)]
+
+    @model_validator(mode="after")
+    def _reachable(self) -> DcaParams:
+        deviations = self.safety_deviations()
+        if self.direction == "long" and deviations and deviations[-1] >= 100:
+            raise ValueError(
+                f"the last safety order would rest {deviations[-1]:g}% below the base price; "
+                "lower safety_orders_count, price_deviation_pct or step_scale"
+            )
+        return self
+
 
 # -- grid --------------------------------------------------------------------------------------
 
@@ -121,22 +147,53 @@ class GridParams(StrategyParams):
     investment_asset: Literal["quote", "base"] = Field(
         default="quote", description="Whether investment is in the quote or the base asset."
     )
+    trade_to_fill: bool = Field(
+        default=False,
+        description="At the start, buy at market the lots of the grid cells above the price, "
+        "so that they start with sell orders (Haas 'Trade to fill grids').",
+    )
     start_condition: Expression | None = Field(
         default=None,
-        description="Signal DSL condition that starts the grid (default: at the first bar).",
+        description="Signal DSL condition that starts the grid at the next open (default: "
+        "at the first bar's open). Price: 'close > 42000'; RSI: 'rsi(close, 14) < 30'.",
         examples=["close < 30000"],
     )
     stop_condition: Expression | None = Field(
         default=None,
-        description="Signal DSL condition that cancels the grid and closes its position.",
+        description="Signal DSL condition that stops the grid at the next open: its orders "
+        "are cancelled, and its lots sold at market when stop_exit is true.",
         examples=["close < 20000"],
+    )
+    stop_exit: bool = Field(
+        default=False,
+        description="When stop_condition fires, sell every lot at market (else keep them).",
+    )
+    stop_loss_price: Finite | None = Field(
+        default=None,
+        gt=0,
+        description="Below lower_price: when the price trades there, every lot is sold by a "
+        "stop order and the grid stops.",
     )
 
     @model_validator(mode="after")
     def _prices_ordered(self) -> GridParams:
         if self.upper_price <= self.lower_price:
             raise ValueError("upper_price must be above lower_price")
+        if self.stop_loss_price is not None and self.stop_loss_price >= self.lower_price:
+            raise ValueError("stop_loss_price must be below lower_price")
         return self
+
+    def levels(self) -> list[float]:
+        """The ``grid_count`` grid lines from lower_price to upper_price (both included):
+        arithmetic ``lower + k * (upper - lower) / (n - 1)``, geometric
+        ``lower * (upper / lower) ** (k / (n - 1))``."""
+        n, lo, hi = self.grid_count, self.lower_price, self.upper_price
+        if self.grid_type == "geometric":
+            out = [lo * (hi / lo) ** (k / (n - 1)) for k in range(n)]
+        else:
+            out = [lo + k * ((hi - lo) / (n - 1)) for k in range(n)]
+        out[0], out[-1] = lo, hi
+        return out
 
 
 # -- pair_trading ------------------------------------------------------------------------------
@@ -253,11 +310,6 @@ class StrategyType:
     params_model: builtins.type[StrategyParams] | None
 
 
-_NO_PYRAMIDING = (
-    "The backtest engine holds one position per symbol: no pyramiding, no partial exits "
-    "and no simultaneous resting orders, so {what} cannot be simulated faithfully."
-)
-
 CATALOGUE: dict[str, StrategyType] = {
     s.type: s
     for s in (
@@ -274,17 +326,19 @@ CATALOGUE: dict[str, StrategyType] = {
             "dca",
             "Dollar-cost averaging",
             "A base order plus safety orders at growing adverse deviations, closed at a take "
-            "profit from the average entry.",
-            False,
-            _NO_PYRAMIDING.format(what="safety orders that add to an open deal"),
+            "profit from the average entry. Runs in the ladder engine on one ticker.",
+            True,
+            None,
             DcaParams,
         ),
         StrategyType(
             "grid",
             "Grid trading",
-            "Buy and sell limit orders on a ladder of prices between lower_price and upper_price.",
-            False,
-            _NO_PYRAMIDING.format(what="a ladder of resting grid orders"),
+            "Buy and sell limit orders on a ladder of prices between lower_price and "
+            "upper_price; each lot bought at a line is sold one line up. Runs in the ladder "
+            "engine on one ticker.",
+            True,
+            None,
             GridParams,
         ),
         StrategyType(
@@ -348,7 +402,11 @@ class GeneratedStrategy:
     """A parameter-based strategy converted to a Signal DSL script.
 
     ``ranking_line`` is the 1-based line of the user's ranking expression (for mapping DSL
-    errors back to ``strategy_params.ranking_expression``), or ``None``.
+    errors back to ``strategy_params.ranking_expression``), or ``None``. ``expressions``
+    maps the line of any other user expression to ``(its first column, its field name)``.
+    A column of 0 marks a line that uses (not writes) the expression: errors there name the
+    field without a column. ``is_ladder`` is true for ``dca`` and ``grid``, which run in
+    the ladder engine.
     """
 
     strategy_type: str
@@ -357,6 +415,8 @@ class GeneratedStrategy:
     params: dict[str, Any]
     ranking_line: int | None = None
     ranking_column: int | None = None
+    expressions: tuple[tuple[int, int, str], ...] = ()
+    is_ladder: bool = False
 
 
 def _num(value: float) -> str:
@@ -461,6 +521,135 @@ def cross_sectional_script(
     return "\n".join(lines) + "\n"
 
 
+#: Strategy types that run in the ladder engine rather than the signal engine.
+LADDER_TYPES = ("dca", "grid")
+
+_START_PREFIX = "start = "
+_STOP_PREFIX = "stop = "
+
+
+def _wrapped(label: str, values: list[str], per_line: int = 8) -> list[str]:
+    lines = []
+    for i in range(0, len(values), per_line):
+        head = label if i == 0 else " " * len(label)
+        tail = "," if i + per_line < len(values) else ""
+        lines.append(f"# {head}{', '.join(values[i : i + per_line])}{tail}")
+    return lines
+
+
+def dca_script(p: DcaParams) -> str:
+    """Header listing the deal's orders, then the start condition the DSL evaluates.
+
+    Forked as a ``signal`` strategy, it opens the base order alone with the deal's take
+    profit and stop loss (from the entry fill: there are no safety orders to average in).
+    """
+    side = 1 if p.direction == "long" else -1
+    word = "below" if side > 0 else "above"
+    lines = [
+        f"# dca: {p.direction} deals (generated by tradeforge from strategy_params)",
+        "# The ladder runs in tradeforge's ladder engine (docs: backtesting, 'DCA and grid');",
+        "# the DSL below decides when a deal may open (start = true: open one at once, and",
+        "# again after every close).",
+        f"# base order: market, {_num(p.base_order)} quote, at the first open without a "
+        "start condition, else at the open after a close where it holds",
+    ]
+    amounts = p.safety_amounts()
+    for i, dev in enumerate(p.safety_deviations()):
+        lines.append(
+            f"# safety order {i + 1}: limit {_num(round(dev, 10))}% {word} the base fill, "
+            f"{_num(round(amounts[i], 10))} quote"
+        )
+    tp_word = "above" if side > 0 else "below"
+    lines.append(
+        f"# take profit: limit {_num(p.take_profit_pct)}% {tp_word} the average entry, "
+        "re-placed after each safety fill"
+    )
+    if p.stop_loss_pct is not None:
+        lines.append(f"# stop loss: stop {_num(p.stop_loss_pct)}% {word} the average entry")
+    stops = f", take_profit={_num(p.take_profit_pct / 100)}"
+    if p.stop_loss_pct is not None:
+        stops += f", stop_loss={_num(p.stop_loss_pct / 100)}"
+    lines += [
+        f"{_START_PREFIX}{p.start_condition or 'true'}",
+        f'emit_signal(start, entry(current_ticker, "{p.direction.upper()}", '
+        f"Amount({_num(p.base_order)}){stops}))",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def grid_script(p: GridParams) -> str:
+    """Header listing the grid's lines and rules, then the start and stop conditions.
+
+    Forked as a ``signal`` strategy, it buys ``investment`` at the start and exits on the
+    stop condition (the ladder itself cannot be written in the DSL).
+    """
+    levels = p.levels()
+    asset = "quote" if p.investment_asset == "quote" else "base (valued at the start open)"
+    lines = [
+        f"# grid: long, {p.grid_count} {p.grid_type} lines from {_num(p.lower_price)} to "
+        f"{_num(p.upper_price)} (generated by tradeforge from strategy_params)",
+        "# The ladder runs in tradeforge's ladder engine (docs: backtesting, 'DCA and grid');",
+        "# the DSL below decides when the grid starts and stops.",
+        *_wrapped("lines: ", [_num(round(v, 8)) for v in levels]),
+        f"# investment: {_num(p.investment)} {asset} x leverage, split equally across the "
+        "cells that get an order at the start",
+        "# a buy limit rests at each line below the start price; a buy filled at line k "
+        "places a sell at line k + 1,",
+        "# and that sell's fill re-places the buy at line k (each pair is one trade)",
+    ]
+    if p.trade_to_fill:
+        lines.append("# trade to fill: the lots of the cells above the start price are bought")
+        lines.append("# at market at the start, each with its sell one line up")
+    if p.stop_loss_price is not None:
+        lines.append(f"# stop loss: every lot is sold by a stop at {_num(p.stop_loss_price)}")
+    if p.stop_condition is not None:
+        how = "sold at market" if p.stop_exit else "kept"
+        lines.append(f"# stop: orders cancelled at the next open, lots {how}")
+    amount = _num(p.investment) if p.investment_asset == "quote" else None
+    size = f"Amount({amount})" if amount is not None else f"Quantity({_num(p.investment)})"
+    lines += [
+        f"{_START_PREFIX}{p.start_condition or 'true'}",
+        f"{_STOP_PREFIX}{p.stop_condition or 'false'}",
+        f'emit_signal(start, entry(current_ticker, "LONG", {size}))',
+        "emit_signal(stop, exit(current_ticker))",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _ladder(name: str, params: StrategyParams, universe: tuple[str, ...]) -> GeneratedStrategy:
+    if len(universe) != 1:
+        raise InvalidInputError(
+            f"universe must hold exactly one ticker for {name}, got {len(universe)}.",
+            suggestion=f'Send one ticker, e.g. universe ["BINANCE:BTC/USDT"]; run one {name} '
+            "backtest per ticker to compare several.",
+            details={"field": "universe"},
+        )
+    if isinstance(params, DcaParams):
+        script = dca_script(params)
+    else:
+        assert isinstance(params, GridParams)
+        script = grid_script(params)
+    lines = script.splitlines()
+    found: list[tuple[int, int, str]] = []
+    for number, text in enumerate(lines, start=1):
+        if text.startswith(_START_PREFIX):
+            found.append((number, len(_START_PREFIX) + 1, "strategy_params.start_condition"))
+        elif text.startswith(_STOP_PREFIX):
+            found.append((number, len(_STOP_PREFIX) + 1, "strategy_params.stop_condition"))
+        elif text.startswith("emit_signal(start,"):  # e.g. a number where a condition goes
+            found.append((number, 0, "strategy_params.start_condition"))
+        elif text.startswith("emit_signal(stop,"):
+            found.append((number, 0, "strategy_params.stop_condition"))
+    return GeneratedStrategy(
+        name,
+        script,
+        tuple(universe),
+        params.model_dump(mode="json"),
+        expressions=tuple(found),
+        is_ladder=True,
+    )
+
+
 def generate_script(
     name: str,
     params: StrategyParams,
@@ -508,6 +697,8 @@ def generate_script(
             ranking_line=2,
             ranking_column=len(_SCORE_PREFIX) + 1,
         )
+    if isinstance(params, DcaParams | GridParams):
+        return _ladder(name, params, universe)
     raise StrategyTypeUnsupportedError(
         f"strategy_type '{name}' has no script generator.",
         details={"field": "strategy_type"},
@@ -517,19 +708,35 @@ def generate_script(
 def explain_dsl_error(error: DslError, generated: GeneratedStrategy) -> InvalidInputError:
     """Point a DSL error in a generated script at the parameter that caused it.
 
-    Errors on the ranking-expression line keep their code and get ``field`` plus the
+    Errors on the line of a user expression (ranking_expression, start_condition,
+    stop_condition) keep their code and get ``field`` plus the
     column inside the expression; any other error is a bug in the generator and is
     re-raised unchanged.
     """
     line = error.details.get("line")
-    if generated.ranking_line is not None and line == generated.ranking_line:
+    targets = {number: (column, name) for number, column, name in generated.expressions}
+    if generated.ranking_line is not None:
+        targets[generated.ranking_line] = (
+            generated.ranking_column or 1,
+            "strategy_params.ranking_expression",
+        )
+    if isinstance(line, int) and line in targets:
+        column, field = targets[line]
         details = dict(error.details)
-        offset = (generated.ranking_column or 1) - 1
+        if column == 0:  # the condition is used, not written, on this line
+            details["field"] = field
+            return InvalidInputError(
+                f"{field} must be a true/false condition: {error.message}",
+                code=error.code,
+                suggestion="Write a comparison such as 'close > 42000' or 'rsi(close, 14) < 30'.",
+                details=details,
+            )
+        offset = column - 1
         for key in ("column", "end_column"):
             value = details.get(key)
             if isinstance(value, int):
                 details[key] = max(1, value - offset)
-        details.update(field="strategy_params.ranking_expression")
+        details.update(field=field)
         source = details.get("source_line")
         if isinstance(source, str) and len(source) >= offset:
             details["source_line"] = source[offset:]
@@ -539,7 +746,7 @@ def explain_dsl_error(error: DslError, generated: GeneratedStrategy) -> InvalidI
         details.pop("line", None)
         details.pop("end_line", None)
         return InvalidInputError(
-            f"strategy_params.ranking_expression: {error.message}",
+            f"{field}: {error.message}",
             code=error.code,
             suggestion=error.suggestion,
             details=details,
@@ -549,6 +756,7 @@ def explain_dsl_error(error: DslError, generated: GeneratedStrategy) -> InvalidI
 
 __all__ = [
     "CATALOGUE",
+    "LADDER_TYPES",
     "CrossSectionalParams",
     "DcaParams",
     "GeneratedStrategy",
@@ -558,7 +766,9 @@ __all__ = [
     "StrategyType",
     "StrategyTypeUnsupportedError",
     "check_executable",
+    "dca_script",
     "explain_dsl_error",
     "generate_script",
+    "grid_script",
     "strategy_type",
 ]

@@ -198,8 +198,9 @@ def execute(
     Answers at once with ``backtest_id``; poll ``GET /backtest/status/{backtest_id}``.
     Script errors are answered here (400 ``DSL_*``), not as a failed job. ``pair_trading``
     and ``cross_sectional`` send ``strategy_params`` instead of a script: the server
-    generates the script (returned with the result). ``dca`` and ``grid`` answer 400
-    ``STRATEGY_TYPE_UNSUPPORTED``.
+    generates the script (returned with the result). ``dca`` and ``grid`` (one ticker) run
+    their ``strategy_params`` in the ladder engine; their generated script holds the start
+    and stop conditions behind a header listing the ladder's orders.
     """
     typed = _typed_body(body)
     script, universe, generated = _script_of(typed)
@@ -211,7 +212,10 @@ def execute(
             details={"field": "end_date"},
         )
     script_params = typed.params if isinstance(typed, SignalExecuteRequest) else None
+    ladder = generated is not None and generated.is_ladder
     backtest_request = BacktestRequest(
+        strategy_type=generated.strategy_type if generated is not None and ladder else "signal",
+        strategy_params=generated.params if generated is not None and ladder else None,
         script=script,
         universe=universe,
         start_date=start,

@@ -30,8 +30,8 @@ ParamName = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 _STRATEGY_TYPE_TEXT = (
     "signal (send a script), pair_trading or cross_sectional (send strategy_params; the "
-    "server converts them to a Signal DSL script). dca and grid are catalogued but answer "
-    "400 STRATEGY_TYPE_UNSUPPORTED. See GET /backtest/strategies."
+    "server converts them to a Signal DSL script), dca or grid (send strategy_params and one "
+    "ticker; they run in the ladder engine). See GET /backtest/strategies."
 )
 ScriptParams = dict[ParamName, Annotated[float, Field(allow_inf_nan=False)]]
 
@@ -127,14 +127,14 @@ class SignalExecuteRequest(ExecuteCommon):
 
 
 class DcaExecuteRequest(ExecuteCommon):
-    """strategy_type dca (catalogued; execution answers STRATEGY_TYPE_UNSUPPORTED)."""
+    """strategy_type dca: deals with safety orders on one ticker (the ladder engine)."""
 
     strategy_type: Literal["dca"]
     strategy_params: DcaParams
 
 
 class GridExecuteRequest(ExecuteCommon):
-    """strategy_type grid (catalogued; execution answers STRATEGY_TYPE_UNSUPPORTED)."""
+    """strategy_type grid: a long grid of limit orders on one ticker (the ladder engine)."""
 
     strategy_type: Literal["grid"]
     strategy_params: GridParams
