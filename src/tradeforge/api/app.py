@@ -12,6 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi_offline import FastAPIOffline
 
 from tradeforge.api import docs_content  # noqa: F401  # registers the DSL and data documents
+from tradeforge.api.dashboard import install_dashboard
 from tradeforge.api.deps import Container, build_container
 from tradeforge.api.envelope import ErrorEnvelope
 from tradeforge.api.errors import install_error_handlers
@@ -132,4 +133,5 @@ def create_app(
         max_json_depth=settings.max_json_depth,
     )
     app.add_middleware(RequestContextMiddleware)
+    install_dashboard(app)  # after the handlers and middleware it wraps
     return app

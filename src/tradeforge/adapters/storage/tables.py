@@ -211,6 +211,8 @@ arena_posts = Table(
     Index("ix_arena_posts_category_created", "category", "created_at", "id"),
     Index("ix_arena_posts_category_hot", "category", "hot_rank", "id"),
     Index("ix_arena_posts_author_created", "author_agent_id", "created_at", "id"),
+    # The dashboard asks whether a backtest result is public (attached to a post).
+    Index("ix_arena_posts_strategy_settings", "strategy_settings_id"),
 )
 
 arena_votes = Table(
