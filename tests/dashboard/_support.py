@@ -107,11 +107,12 @@ class Dash:
         return str(data["claim_code"])
 
     def claim(self, person: Person, agent: dict[str, Any], *scopes: str) -> Any:
+        """Claim through both steps of the form; a failed first step is returned as is."""
         code = self.claim_code(agent)
-        return person.post_form(
-            "/dashboard/claim",
-            {"claim_code": code, "scopes": list(scopes), "csrf_token": person.csrf()},
-        )
+        preview = preview_claim(person, code)
+        if preview.status_code != 200:
+            return preview
+        return confirm_claim(person, preview.text, *scopes)
 
     def run_backtest(self, agent: dict[str, Any], **changes: Any) -> str:
         data = assert_ok(
@@ -127,6 +128,32 @@ class Dash:
             self.client.get(f"{API}/backtest/status/{job_id}", headers=bearer(agent["key"]))
         )
         return str(status["result_id"])
+
+
+_HIDDEN = re.compile(r'<input type="hidden" name="(claim_code|claim_ref)" value="([^"]*)">')
+
+
+def preview_claim(person: Person, code: str) -> Any:
+    """Step 1 of the claim form: look the code up (200 and the confirmation page)."""
+    return person.post_form("/dashboard/claim", {"claim_code": code, "csrf_token": person.csrf()})
+
+
+def confirm_fields(page_html: str) -> dict[str, str]:
+    """The hidden fields of the confirmation page (``claim_code``, ``claim_ref``)."""
+    fields = dict(_HIDDEN.findall(page_html))
+    assert set(fields) == {"claim_code", "claim_ref"}, page_html[:2000]
+    return fields
+
+
+def confirm_claim(person: Person, page_html: str, *scopes: str, **changes: str) -> Any:
+    """Step 2: submit the confirmation form of ``page_html``, with ``changes`` applied."""
+    form: dict[str, Any] = {
+        **confirm_fields(page_html),
+        "scopes": list(scopes),
+        "csrf_token": csrf_of(page_html),
+    }
+    form.update(changes)
+    return person.post_form("/dashboard/claim/confirm", form)
 
 
 def login_form(client: TestClient, email: str, password: str = PASSWORD, next: str = "") -> Any:

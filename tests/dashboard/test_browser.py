@@ -128,9 +128,18 @@ def test_claim_an_agent_through_the_form(page: Any, site: Site) -> None:
     assert error.get_attribute("data-error-code") == "INVALID_CLAIM_CODE"
     assert "INVALID_CLAIM_CODE" in error.inner_text()
 
+    # Step 1 looks the code up; step 2 shows the agent and the scopes, trade unticked.
     page.fill("#claim_code", site.claim_code(agent))
-    page.check("input[name=scopes][value=trade]")
     page.click("#claim-form button[type=submit]")
+    page.locator("#confirm-form").wait_for()
+    assert page.get_attribute("#claim-step", "data-step") == "confirm"
+    assert "Claimable Agent" in page.inner_text("#preview-name")
+    assert page.inner_text("#preview-registered").endswith("UTC")
+    assert site.call("GET", "/meta/agents/me", key=agent["key"])["claimed"] is False
+    trade = page.locator("input[name=scopes][value=trade]")
+    assert not trade.is_checked()
+    trade.check()
+    page.click("#confirm-form button[type=submit]")
     page.locator("#claim-success").wait_for()
     assert "Claimable Agent" in page.inner_text("h1")
     assert "trade" in page.inner_text("dl.facts")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -47,6 +48,10 @@ _EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 _LAST_USED_RESOLUTION = timedelta(minutes=1)
 _CLAIM_ATTEMPTS_PER_15_MIN = 10
 _LOGIN_FAILURES_PER_15_MIN = 10
+#: Failed claim-code lookups and claims from one address (several users may share one).
+_CLAIM_FAILURES_PER_IP_PER_15_MIN = 30
+_CLAIM_WINDOW_SECONDS = 900
+_CLAIM_CODE_RE = re.compile(r"[0-9]{6}")
 
 
 @dataclass(frozen=True)
@@ -90,10 +95,33 @@ class IssuedClaimCode:
 
 
 @dataclass(frozen=True)
+class ClaimPreview:
+    """The agent a claim code would claim, looked up without using the code up.
+
+    ``claim_ref`` is the claim code's id: the confirmation must name the same one, so a
+    code edited between the two steps is refused. It reveals nothing without the code.
+    """
+
+    claim_ref: str
+    agent: Agent
+    key: ApiKey
+    code_expires_at: datetime
+    already_owned: bool
+
+
+@dataclass(frozen=True)
 class IssuedSession:
     token: str
     session: UserSession
     user: User
+
+
+def _invalid_claim_code() -> InvalidInputError:
+    return InvalidInputError(
+        "The claim code is invalid or has expired.",
+        code="INVALID_CLAIM_CODE",
+        suggestion="Codes are 6 digits and last 30 minutes: ask the agent for a new one.",
+    )
 
 
 def normalise_email(email: str) -> str:
@@ -362,6 +390,91 @@ class AccountService:
         key.expires_at = None
         key.claimed = True
         return Principal(key=key, agent=agent)
+
+    def preview_claim(self, user: User, code: str, client_ip: str) -> ClaimPreview:
+        """Show what ``code`` would claim without using it (the dashboard's first step).
+
+        A lookup answers "is this one of the live codes?", an oracle over a million codes,
+        so it is limited the way logins are: each failed lookup counts against the
+        user's claim-attempt counter (the one :meth:`claim` consumes, so lookups and
+        claims share it) and against a per-address counter; once either is full, lookups
+        are refused with ``RATE_LIMITED`` until the 15-minute window ends. A lookup that
+        finds a claimable agent costs nothing. The errors are those :meth:`claim` gives.
+        """
+        now = self._clock.now()
+        now_s = int(now.timestamp())
+        self._check_claim_failures(user, client_ip, now_s)
+        try:
+            return self._preview(user, code, now)
+        except (InvalidInputError, ConflictError) as error:
+            if error.code != "AGENT_LIMIT_REACHED":  # the code was found; nothing guessed
+                self._count_claim_failure(user, client_ip, now_s)
+            raise
+
+    def confirm_claim(
+        self, user: User, code: str, requested: list[str], client_ip: str, claim_ref: str
+    ) -> Principal:
+        """Claim after :meth:`preview_claim` (the dashboard's second step).
+
+        The code is looked up again under the same limits, and must still lead to the
+        claim code ``claim_ref`` the user saw; then :meth:`claim` does the claiming, its
+        own attempt counter included. A different or stale code is ``INVALID_CLAIM_CODE``
+        and counts as a failed attempt.
+        """
+        preview = self.preview_claim(user, code, client_ip)
+        if not secrets.compare_digest(preview.claim_ref.encode(), claim_ref.encode()):
+            self._count_claim_failure(user, client_ip, int(self._clock.now().timestamp()))
+            raise _invalid_claim_code()
+        return self.claim(user, code, requested)
+
+    def _preview(self, user: User, code: str, now: datetime) -> ClaimPreview:
+        claim = None
+        if _CLAIM_CODE_RE.fullmatch(code):
+            claim = self._repo.find_claim_code(digest(code), now)
+        key = None if claim is None else self._repo.get_api_key(claim.api_key_id)
+        if claim is None or key is None or key.is_revoked or key.is_expired(now):
+            raise _invalid_claim_code()
+        agent = self._repo.get_agent(key.agent_id)
+        assert agent is not None
+        if agent.owner_user_id is not None and agent.owner_user_id != user.id:
+            raise ConflictError(
+                "This agent's key already belongs to another user.",
+                code="KEY_OWNED_BY_OTHER_USER",
+                suggestion="Ask that user to revoke it, or have the agent register a new key.",
+            )
+        if agent.owner_user_id is None:
+            self._check_agent_limit(user)
+        return ClaimPreview(
+            claim_ref=claim.id,
+            agent=agent,
+            key=key,
+            code_expires_at=claim.expires_at,
+            already_owned=agent.owner_user_id == user.id,
+        )
+
+    def _claim_buckets(self, user: User, client_ip: str) -> tuple[tuple[str, int], ...]:
+        return (
+            (f"claim:{user.id}", _CLAIM_ATTEMPTS_PER_15_MIN),
+            (f"claim-failures:{client_ip}", _CLAIM_FAILURES_PER_IP_PER_15_MIN),
+        )
+
+    def _check_claim_failures(self, user: User, client_ip: str, now_s: int) -> None:
+        for bucket, limit in self._claim_buckets(user, client_ip):
+            if self._counters.peek(bucket, _CLAIM_WINDOW_SECONDS, now_s) >= limit:
+                retry = _CLAIM_WINDOW_SECONDS - now_s % _CLAIM_WINDOW_SECONDS
+                raise LimitExceededError(
+                    "Too many claim attempts.",
+                    code="RATE_LIMITED",
+                    suggestion=(
+                        f"Try again in {retry} seconds (about {-(-retry // 60)} min), then "
+                        "enter the newest code your agent gave you."
+                    ),
+                    retry_after=retry,
+                )
+
+    def _count_claim_failure(self, user: User, client_ip: str, now_s: int) -> None:
+        for bucket, _ in self._claim_buckets(user, client_ip):
+            self._counters.hit(bucket, _CLAIM_WINDOW_SECONDS, now_s)
 
     def _check_agent_limit(self, user: User) -> None:
         limit = self._policy.max_agents_per_user

@@ -187,52 +187,97 @@ def logout(
 
 
 # -- claim ------------------------------------------------------------------------------------
+#
+# Two steps, both POSTs (the code never appears in a URL, so never in a log or history):
+# ``POST /claim`` looks the code up without using it and shows the agent with the scope
+# choice; ``POST /claim/confirm`` looks it up again and claims. The limits on failed
+# lookups are the service's (``AccountService.preview_claim``).
+
+ClaimCodeField = Annotated[str, Form(max_length=64)]
+
+
+def _claim_form(
+    request: Request,
+    container: ContainerDep,
+    viewer: Viewer,
+    *,
+    code: str = "",
+    error: TradeforgeError | None = None,
+) -> Response:
+    """Step 1: the code form, with the error of either step shown inline."""
+    response = render(
+        request,
+        container,
+        viewer,
+        "claim.html",
+        {"code": code, "error": error},
+        status=200 if error is None else status_for(error),
+    )
+    if error is not None and error.retry_after is not None:
+        response.headers["Retry-After"] = str(max(1, int(error.retry_after)))
+    return response
 
 
 @router.get("/claim")
 def claim_form(
     request: Request, container: ContainerDep, viewer: ViewerDep, user: UserPageDep
 ) -> Response:
+    return _claim_form(request, container, viewer)
+
+
+@router.post("/claim")
+def claim_preview(
+    request: Request,
+    container: ContainerDep,
+    viewer: ViewerDep,
+    user: UserPageDep,
+    accounts: AccountsDep,
+    ip: ClientIpDep,
+    claim_code: ClaimCodeField = "",
+    form_token: TokenField = "",
+) -> Response:
+    """Step 1: show the agent behind a code, without using the code up."""
+    check_form(request, container, viewer.session_token, {CSRF_FIELD: form_token})
+    code = claim_code.strip()
+    try:
+        preview = accounts.preview_claim(user, code, ip)
+    except TradeforgeError as error:
+        return _claim_form(request, container, viewer, code=code[:12], error=error)
     return render(
         request,
         container,
         viewer,
-        "claim.html",
-        {"optional_scopes": OPTIONAL_SCOPES, "code": "", "chosen": [], "error": None},
+        "claim_confirm.html",
+        {
+            "optional_scopes": OPTIONAL_SCOPES,
+            "code": code,
+            "preview": preview,
+            "agent": preview.agent,
+            "current_scopes": sorted(str(scope) for scope in preview.key.scopes),
+        },
     )
 
 
-@router.post("/claim")
+@router.post("/claim/confirm")
 def claim(
     request: Request,
     container: ContainerDep,
     viewer: ViewerDep,
     user: UserPageDep,
     accounts: AccountsDep,
-    claim_code: Annotated[str, Form(max_length=64)] = "",
+    ip: ClientIpDep,
+    claim_code: ClaimCodeField = "",
+    claim_ref: Annotated[str, Form(max_length=64)] = "",
     scopes: Annotated[list[str], Form(max_length=8)] = [],  # noqa: B006  # FastAPI copies it
     form_token: TokenField = "",
 ) -> Response:
-    """Claim the agent behind a code; errors are shown on the form with their code."""
+    """Step 2: claim the agent the user saw; the code is checked again on the server."""
     check_form(request, container, viewer.session_token, {CSRF_FIELD: form_token})
-    code = claim_code.strip()
     chosen = [scope for scope in scopes if scope == str(Scope.TRADE)]
     try:
-        principal = accounts.claim(user, code, chosen)
+        principal = accounts.confirm_claim(user, claim_code.strip(), chosen, ip, claim_ref)
     except TradeforgeError as error:
-        return render(
-            request,
-            container,
-            viewer,
-            "claim.html",
-            {
-                "optional_scopes": OPTIONAL_SCOPES,
-                "code": code[:12],
-                "chosen": chosen,
-                "error": error,
-            },
-            status=status_for(error),
-        )
+        return _claim_form(request, container, viewer, error=error)
     return render(
         request,
         container,
