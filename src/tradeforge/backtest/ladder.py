@@ -8,6 +8,8 @@ engine, so results, stats, fingerprints and every endpoint built on them work un
   level up is one trade.
 * :func:`grid_levels` and :func:`dca_safety_orders` - the exact prices and sizes, for the
   generated script's header and for tests.
+* :func:`ladder_intrabar` - a lower timeframe laid out per bar, which settles the bars
+  where a deal's stop and take-profit (a grid's stop and sells) were both in range.
 
 The rules and formulas are in tradeforge/docs/backtesting.md, "DCA and grid".
 """
@@ -39,6 +41,82 @@ from tradeforge.core.candles import Candles
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class LadderIntrabar:
+    """A lower timeframe laid out for the ladder kernels (the signal engine's rule).
+
+    The sub-bars of bar ``i`` are ``start[i]..end[i]-1`` of the flat ``open``/``high``/
+    ``low`` arrays (none when equal); ``ok[s]`` is false when sub-bar ``s`` does not start one
+    sub-timeframe after the previous one (or, for a bar's first, at the bar's open).
+    """
+
+    start: IntArray
+    end: IntArray
+    ok: BoolArray
+    open: FloatArray
+    high: FloatArray
+    low: FloatArray
+
+
+_NO_INTRABAR = LadderIntrabar(
+    np.zeros(0, dtype=np.int64),
+    np.zeros(0, dtype=np.int64),
+    np.zeros(0, dtype=np.bool_),
+    np.zeros(0, dtype=np.float64),
+    np.zeros(0, dtype=np.float64),
+    np.zeros(0, dtype=np.float64),
+)
+
+
+def ladder_intrabar(
+    bar_ts: npt.NDArray[np.int64], timeframe_ms: int, sub: Candles, symbol: str = ""
+) -> LadderIntrabar:
+    """Lay out the lower-timeframe candles ``sub`` for the bars opening at ``bar_ts``.
+
+    As the signal engine does: a sub-bar belongs to bar ``i`` when it lies wholly inside
+    ``[bar_ts[i], bar_ts[i] + timeframe_ms)``; a sub-bar that does not start one
+    sub-timeframe after the previous one (or a bar's first, at the bar's open) follows a hole.
+
+    Raises:
+        BacktestInputError: NaN or unsorted sub-bars, or a timeframe that does not divide
+            the bars'.
+    """
+    name = symbol or "the symbol"
+    sub_ts = np.ascontiguousarray(sub.timestamp, dtype=np.int64)
+    if len(sub) > 0:
+        total = float(sub.open.sum() + sub.high.sum() + sub.low.sum())
+        if not math.isfinite(total):
+            raise BacktestInputError(f"intrabar candles for {name} contain NaN prices")
+        if sub_ts.shape[0] > 1 and not bool(np.all(np.diff(sub_ts) > 0)):
+            raise BacktestInputError(f"intrabar candles for {name} are not in time order")
+    step = infer_timeframe_ms(sub_ts)
+    if not 0 < step < timeframe_ms or timeframe_ms % step != 0:
+        raise BacktestInputError(
+            f"intrabar candles for {name} have a {step} ms timeframe; it must be shorter "
+            f"than the bars' {timeframe_ms} ms and divide it",
+            suggestion="Pass a lower timeframe such as 1m candles for 1h bars.",
+            details={"field": "intrabar"},
+        )
+    bars = np.asarray(bar_ts, dtype=np.int64)
+    start = np.searchsorted(sub_ts, bars, "left").astype(np.int64)
+    end = np.searchsorted(sub_ts, bars + (timeframe_ms - step), "right").astype(np.int64)
+    end = np.maximum(end, start)
+    ok = np.ones(sub_ts.shape[0], dtype=np.bool_)
+    if sub_ts.shape[0] > 1:
+        np.equal(np.diff(sub_ts), step, out=ok[1:])
+    has = end > start
+    ok[start[has]] = sub_ts[start[has]] == bars[has]
+    return LadderIntrabar(
+        np.ascontiguousarray(start),
+        np.ascontiguousarray(end),
+        ok,
+        np.ascontiguousarray(sub.open, dtype=np.float64),
+        np.ascontiguousarray(sub.high, dtype=np.float64),
+        np.ascontiguousarray(sub.low, dtype=np.float64),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +245,7 @@ def _result(
     coverage: float | None,
     script: str | None,
     parameters: Mapping[str, Any] | None,
+    intrabar: Candles | None = None,
 ) -> BacktestResult:
     equity, _cash, position, fills, trades = out
     return BacktestResult(
@@ -183,6 +262,7 @@ def _result(
         parameters={"config": config, "strategy": dict(parameters or {})},
         script=script,
         funding_coverage={symbol: coverage},
+        intrabar={} if intrabar is None else {symbol: intrabar},
     )
 
 
@@ -192,9 +272,11 @@ def simulate_dca(
     config: BacktestConfig,
     start: npt.ArrayLike | None = None,
     funding_rate: FloatArray | None = None,
+    intrabar: LadderIntrabar | None = None,
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
     """Run the DCA kernel; return ``(equity, cash, position, fills, trades)`` arrays."""
     n = len(candles)
+    sub = intrabar or _NO_INTRABAR
     start_flags, at_first = _flags(start, n, "start")
     dev, amount = dca_safety_orders(settings)
     return simulate_dca_nb(
@@ -207,6 +289,7 @@ def simulate_dca(
         config.slippage, config.maintenance_margin, config.liquidation_fee,
         config.min_quantity, config.quantity_step, config.portfolio_stop_loss or 0.0,
         config.portfolio_take_profit or 0.0, config.clamp_fills_to_bar,
+        sub.start, sub.end, sub.ok, sub.open, sub.high, sub.low,
     )  # fmt: skip
 
 
@@ -217,9 +300,11 @@ def simulate_grid(
     start: npt.ArrayLike | None = None,
     stop: npt.ArrayLike | None = None,
     funding_rate: FloatArray | None = None,
+    intrabar: LadderIntrabar | None = None,
 ) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
     """Run the grid kernel; return ``(equity, cash, position, fills, trades)`` arrays."""
     n = len(candles)
+    sub = intrabar or _NO_INTRABAR
     start_flags, at_first = _flags(start, n, "start")
     stop_flags = np.zeros(n, dtype=np.bool_) if stop is None else _flags(stop, n, "stop")[0]
     levels = grid_levels(
@@ -235,6 +320,7 @@ def simulate_grid(
         config.maintenance_margin, config.liquidation_fee, config.min_quantity,
         config.quantity_step, config.portfolio_stop_loss or 0.0,
         config.portfolio_take_profit or 0.0, config.clamp_fills_to_bar,
+        sub.start, sub.end, sub.ok, sub.open, sub.high, sub.low,
     )  # fmt: skip
 
 
@@ -282,6 +368,7 @@ def run_dca(
     funding: FundingRates | None = None,
     script: str | None = None,
     parameters: Mapping[str, Any] | None = None,
+    intrabar: Candles | None = None,
 ) -> BacktestResult:
     """Backtest DCA deals on one symbol.
 
@@ -293,17 +380,23 @@ def run_dca(
             open when no deal is open); ``None`` opens one at the first open and after every
             close.
         symbol / timeframe_ms / funding / script / parameters: as :func:`run_backtest`.
+        intrabar: candles of a lower timeframe dividing the bars' (1m inside 1h), read only
+            on bars where the take-profit and the adverse path (a safety order, the stop or
+            the liquidation) were both in range, to settle which came first; the trades are
+            tagged with their ``ambiguity``. ``None``: the adverse order is assumed.
 
     Raises:
-        BacktestInputError: empty or NaN candles, invalid settings or config.
+        BacktestInputError: empty or NaN candles, invalid settings or config, or intrabar
+            candles whose timeframe does not divide the bars'.
     """
     config = config or BacktestConfig()
     _check(candles, symbol, config)
     _check_dca(settings)
     tf = timeframe_ms or infer_timeframe_ms(candles.timestamp)
     rates, coverage = _funding(candles, tf, funding)
-    out = simulate_dca(candles, settings, config, start, rates)
-    return _result(candles, symbol, config, tf, out, coverage, script, parameters)
+    sub = None if intrabar is None else ladder_intrabar(candles.timestamp, tf, intrabar, symbol)
+    out = simulate_dca(candles, settings, config, start, rates, sub)
+    return _result(candles, symbol, config, tf, out, coverage, script, parameters, intrabar)
 
 
 def run_grid(
@@ -318,6 +411,7 @@ def run_grid(
     funding: FundingRates | None = None,
     script: str | None = None,
     parameters: Mapping[str, Any] | None = None,
+    intrabar: Candles | None = None,
 ) -> BacktestResult:
     """Backtest a long grid on one symbol.
 
@@ -330,24 +424,30 @@ def run_grid(
         stop: per-bar stop condition (orders cancelled at the next open, lots sold there
             with ``stop_exit``); ``None`` never stops.
         symbol / timeframe_ms / funding / script / parameters: as :func:`run_backtest`.
+        intrabar: a lower timeframe, read only on bars where the stop-loss (or the
+            liquidation) and a resting sell were both in range (see :func:`run_dca`).
 
     Raises:
-        BacktestInputError: empty or NaN candles, invalid settings or config.
+        BacktestInputError: empty or NaN candles, invalid settings or config, or intrabar
+            candles whose timeframe does not divide the bars'.
     """
     config = config or BacktestConfig()
     _check(candles, symbol, config)
     _check_grid(settings)
     tf = timeframe_ms or infer_timeframe_ms(candles.timestamp)
     rates, coverage = _funding(candles, tf, funding)
-    out = simulate_grid(candles, settings, config, start, stop, rates)
-    return _result(candles, symbol, config, tf, out, coverage, script, parameters)
+    sub = None if intrabar is None else ladder_intrabar(candles.timestamp, tf, intrabar, symbol)
+    out = simulate_grid(candles, settings, config, start, stop, rates, sub)
+    return _result(candles, symbol, config, tf, out, coverage, script, parameters, intrabar)
 
 
 __all__ = [
     "DcaSettings",
     "GridSettings",
+    "LadderIntrabar",
     "dca_safety_orders",
     "grid_levels",
+    "ladder_intrabar",
     "run_dca",
     "run_grid",
     "simulate_dca",

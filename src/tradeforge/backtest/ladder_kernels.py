@@ -24,6 +24,10 @@ avg_entry``, so ``equity == cash + position * close`` at every close (a tested i
 Within a bar the path is assumed to be: the open, then the adverse extreme, then the
 favourable one (long: open -> low -> high), the worst case for a long ladder. Orders created
 by a fill in a bar rest from the next bar; see tradeforge/docs/backtesting.md, "DCA and grid".
+Given a lower timeframe, a bar where that order matters (a deal's take-profit against its
+adverse path, a grid's sells against its stop) is settled by its sub-bars in time order
+(:func:`dca_intrabar_nb`, :func:`grid_intrabar_nb`), and trades carry the signal kernels'
+``AMBIGUITY_*`` codes in ``TRADE_AMBIGUOUS``.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from tradeforge.backtest.fills import (
     ORDER_LIQUIDATION,
     ORDER_MARKET,
     ORDER_STOP,
+    clamp_to_bar,
     fee_for,
     limit_fill_price,
     liquidation_fill_price,
@@ -48,6 +53,11 @@ from tradeforge.backtest.fills import (
     stop_fill_price,
 )
 from tradeforge.backtest.kernels import (
+    AMBIGUITY_NONE,
+    AMBIGUITY_RESOLVED,
+    AMBIGUITY_SUB_BAR,
+    AMBIGUITY_UNRESOLVED,
+    AMBIGUITY_WORST_CASE,
     FILL_ASSET,
     FILL_BAR,
     FILL_FEE,
@@ -143,7 +153,7 @@ def _trade(
     exit_fee: float,
     funding: float,
     reason: int,
-    ambiguous: bool,
+    ambiguity: int,
     is_open: bool,
 ) -> tuple[np.ndarray, int]:
     if nt >= trades.shape[0]:
@@ -161,7 +171,7 @@ def _trade(
     gross = direction * qty * (exit_price - entry_price)
     trades[nt, TRADE_PNL] = gross - entry_fee - exit_fee - funding
     trades[nt, TRADE_REASON] = reason
-    trades[nt, TRADE_AMBIGUOUS] = 1.0 if ambiguous else 0.0
+    trades[nt, TRADE_AMBIGUOUS] = ambiguity
     trades[nt, TRADE_IS_OPEN] = 1.0 if is_open else 0.0
     return trades, nt + 1
 
@@ -199,6 +209,122 @@ def _protective_fill(
     if is_liq:
         return liquidation_fill_price(open_, high, low, level, direction)
     return stop_fill_price(open_, high, low, level, -direction, slippage, clamp)
+
+
+@njit(cache=True)
+def _ambiguity_rank(code: int) -> int:
+    if code == AMBIGUITY_NONE:
+        return 0
+    if code == AMBIGUITY_RESOLVED:
+        return 1
+    return 2 + code
+
+
+@njit(cache=True)
+def merge_ambiguity(current: int, code: int) -> int:
+    """The tag of a trade that spans several settled bars: the least certain one wins
+    (none < resolved < worst case < sub-bar ambiguous < unresolved)."""
+    rank_current = _ambiguity_rank(current)
+    rank_code = _ambiguity_rank(code)
+    return code if rank_code > rank_current else current
+
+
+@njit(cache=True)
+def _adverse_touched(
+    d: int, o: float, h: float, lo: float, so_level: float, stop_level: float
+) -> bool:
+    # Whether a price segment (open, high, low) reaches the next safety order (a limit:
+    # through, not touch) or the stop / liquidation (touch) of a ``d`` deal.
+    if d > 0:
+        so = not math.isnan(so_level) and (o < so_level or lo < so_level)
+        stop = not math.isnan(stop_level) and (o <= stop_level or lo <= stop_level)
+    else:
+        so = not math.isnan(so_level) and (o > so_level or h > so_level)
+        stop = not math.isnan(stop_level) and (o >= stop_level or h >= stop_level)
+    return so or stop
+
+
+@njit(cache=True)
+def dca_intrabar_nb(
+    d: int,
+    tp_px: float,
+    so_level: float,
+    stop_level: float,
+    start: int,
+    end: int,
+    sub_ok: np.ndarray,
+    sub_open: np.ndarray,
+    sub_high: np.ndarray,
+    sub_low: np.ndarray,
+    bar_open: float,
+    bar_low: float,
+    bar_high: float,
+) -> tuple[int, bool, float]:
+    """Settle a DCA bar whose range reached both the take-profit and the adverse path (the
+    next safety order, or the stop / liquidation) with its sub-bars ``start..end-1``.
+
+    The adverse levels are first reached in price order whatever the path, so only the
+    take-profit against the first adverse level is in question. Each sub-bar is read like a
+    bar: an open beyond a level decides at that open, then its low and high.
+
+    Returns ``(ambiguity, tp_first, price)``: with ``tp_first`` the deal closes at the
+    take-profit for ``price`` (``tp_px``, or the sub-bar's open when it opened beyond it);
+    otherwise the adverse path goes first from ``price``, the open of the deciding sub-bar
+    (the bar's open when ``AMBIGUITY_UNRESOLVED``: a hole, or no sub-bar reached a level).
+    ``AMBIGUITY_SUB_BAR``: the deciding sub-bar reached both; the adverse order is assumed.
+    """
+    for s in range(start, end):
+        if not sub_ok[s]:
+            break
+        o = clamp_to_bar(sub_open[s], bar_low, bar_high, True)
+        h = sub_high[s]
+        lo = sub_low[s]
+        if _adverse_touched(d, o, o, o, so_level, stop_level):
+            return AMBIGUITY_RESOLVED, False, o
+        if (d > 0 and o > tp_px) or (d < 0 and o < tp_px):
+            return AMBIGUITY_RESOLVED, True, o
+        tp_hit = h > tp_px if d > 0 else lo < tp_px
+        if _adverse_touched(d, o, h, lo, so_level, stop_level):
+            return (AMBIGUITY_SUB_BAR if tp_hit else AMBIGUITY_RESOLVED), False, o
+        if tp_hit:
+            return AMBIGUITY_RESOLVED, True, tp_px
+    return AMBIGUITY_UNRESOLVED, False, bar_open
+
+
+@njit(cache=True)
+def grid_intrabar_nb(
+    stop_level: float,
+    start: int,
+    end: int,
+    sub_ok: np.ndarray,
+    sub_open: np.ndarray,
+    sub_high: np.ndarray,
+    sub_low: np.ndarray,
+    bar_open: float,
+    bar_low: float,
+    bar_high: float,
+) -> tuple[int, float, float, float]:
+    """Find the sub-bar (of ``start..end-1``, in time order) where a grid's stop-loss (or
+    liquidation) at ``stop_level`` is first touched.
+
+    Returns ``(ambiguity, before, open, high)``: ``before`` is the highest price traded
+    before that sub-bar (its open included: the sells below it filled first), ``open`` its
+    open (the stop fills from there) and ``high`` its high (``-inf`` when it opened at or
+    below the stop). ``AMBIGUITY_UNRESOLVED`` (a hole, or no sub-bar touched the stop) comes
+    with ``before = -inf`` and the bar's open: the worst case, no sell before the stop.
+    """
+    before = -math.inf
+    for s in range(start, end):
+        if not sub_ok[s]:
+            break
+        o = clamp_to_bar(sub_open[s], bar_low, bar_high, True)
+        if o <= stop_level:
+            return AMBIGUITY_RESOLVED, before, o, -math.inf
+        before = max(before, o)
+        if sub_low[s] <= stop_level:
+            return AMBIGUITY_RESOLVED, before, o, sub_high[s]
+        before = max(before, sub_high[s])
+    return AMBIGUITY_UNRESOLVED, -math.inf, bar_open, -math.inf
 
 
 @njit(cache=True)
@@ -248,6 +374,12 @@ def simulate_dca_nb(
     portfolio_sl: float,
     portfolio_tp: float,
     clamp: bool,
+    sub_start: np.ndarray,
+    sub_end: np.ndarray,
+    sub_ok: np.ndarray,
+    sub_open: np.ndarray,
+    sub_high: np.ndarray,
+    sub_low: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Run DCA deals on one symbol; return ``(equity, cash, position, fills, trades)``.
 
@@ -258,9 +390,15 @@ def simulate_dca_nb(
     ``avg * (1 + direction * take_profit)``; the stop-loss (NaN: none) a stop at
     ``avg * (1 - direction * stop_loss)``. Each deal is one trade. ``funding_rate`` is the
     rate charged at each bar's open (zeros for spot).
+
+    A lower timeframe (``sub_*``, empty arrays for none; the sub-bars of bar ``i`` are
+    ``sub_start[i]..sub_end[i]-1``, ``sub_ok`` false after a hole) settles the bars where
+    the take-profit and the adverse path were both in range (:func:`dca_intrabar_nb`);
+    without it the adverse order is assumed and the deal tagged ``AMBIGUITY_WORST_CASE``.
     """
     n = close.shape[0]
     d = direction
+    has_intrabar = sub_start.shape[0] > 0
     so_count = so_deviation.shape[0]
     equity = np.empty(n, dtype=np.float64)
     cash = np.empty(n, dtype=np.float64)
@@ -280,7 +418,7 @@ def simulate_dca_nb(
     tp_px = math.nan
     sl_px = math.nan
     liq_px = 0.0
-    ambiguous = False
+    ambiguity = AMBIGUITY_NONE  # of the open deal (merge_ambiguity over its bars)
     pending_start = start_at_first_open
     exit_all = -1
     halted = False
@@ -301,7 +439,7 @@ def simulate_dca_nb(
                 fills, nf = _fill(fills, nf, i, -d, qty, px, fee, exit_all, ORDER_MARKET, 0)
                 trades, nt = _trade(
                     trades, nt, d, deal_bar, i, qty, cost / qty, px, deal_fee, fee, deal_funding,
-                    exit_all, False, False,
+                    exit_all, AMBIGUITY_NONE, False,
                 )  # fmt: skip
                 qty = 0.0
                 cost = 0.0
@@ -321,7 +459,7 @@ def simulate_dca_nb(
                 deal_fee = fee
                 deal_funding = 0.0
                 deal_bar = i
-                ambiguous = False
+                ambiguity = AMBIGUITY_NONE
                 fills, nf = _fill(fills, nf, i, d, q, px, fee, REASON_ENTRY, ORDER_MARKET, 0)
                 for s in range(so_count):
                     so_px[s] = px * (1.0 - d * so_deviation[s])
@@ -348,11 +486,40 @@ def simulate_dca_nb(
                 fills, nf = _fill(fills, nf, i, -d, qty, px, fee, REASON_TAKE_PROFIT, 1, 0)
                 trades, nt = _trade(
                     trades, nt, d, deal_bar, i, qty, cost / qty, px, deal_fee, fee, deal_funding,
-                    REASON_TAKE_PROFIT, ambiguous, False,
+                    REASON_TAKE_PROFIT, ambiguity, False,
                 )  # fmt: skip
                 qty = 0.0
                 cost = 0.0
                 closed = True
+            # The take-profit and the adverse path both in range: the lower timeframe, when
+            # given, says which came first; else the adverse order is assumed (worst case).
+            code = AMBIGUITY_WORST_CASE
+            oa = o  # where the adverse path starts (a later sub-bar's open once settled)
+            if has_intrabar and not closed:
+                stop_level, _ = _adverse_stop(d, sl_px, liq_px, leverage)
+                level = so_px[so_next] if so_next < so_count else math.nan
+                tp_in = h > tp_px if d > 0 else lo < tp_px
+                if tp_in and _adverse_touched(d, o, h, lo, level, stop_level):
+                    code, tp_first, px = dca_intrabar_nb(
+                        d, tp_px, level, stop_level, sub_start[i], sub_end[i], sub_ok,
+                        sub_open, sub_high, sub_low, o, lo, h,
+                    )  # fmt: skip
+                    if tp_first:
+                        fee = fee_for(qty, px, fee_maker)
+                        balance += d * (qty * px - cost) - fee
+                        fills, nf = _fill(
+                            fills, nf, i, -d, qty, px, fee, REASON_TAKE_PROFIT, ORDER_LIMIT, 0
+                        )
+                        trades, nt = _trade(
+                            trades, nt, d, deal_bar, i, qty, cost / qty, px, deal_fee, fee,
+                            deal_funding, REASON_TAKE_PROFIT, merge_ambiguity(ambiguity, code),
+                            False,
+                        )  # fmt: skip
+                        qty = 0.0
+                        cost = 0.0
+                        closed = True
+                    else:
+                        oa = px
             # The adverse path: safety orders and the stop / liquidation in price order.
             so_filled = False
             while not closed:
@@ -364,7 +531,7 @@ def simulate_dca_nb(
                     or (d < 0 and level < stop_level)
                 )
                 if so_first:
-                    px = limit_fill_price(o, h, lo, level, d)
+                    px = limit_fill_price(oa, h, lo, level, d)
                     if math.isnan(px):
                         break
                     avg = cost / qty
@@ -396,7 +563,7 @@ def simulate_dca_nb(
                         STATUS_FILLED,
                     )  # fmt: skip
                     continue
-                px = _protective_fill(o, h, lo, stop_level, is_liq, d, slippage, clamp)
+                px = _protective_fill(oa, h, lo, stop_level, is_liq, d, slippage, clamp)
                 if not math.isnan(px):
                     if is_liq:
                         reason, otype, rate = REASON_LIQUIDATION, ORDER_LIQUIDATION, liq_fee
@@ -409,7 +576,8 @@ def simulate_dca_nb(
                     fills, nf = _fill(fills, nf, i, -d, qty, px, fee, reason, otype, 0)
                     trades, nt = _trade(
                         trades, nt, d, deal_bar, i, qty, cost / qty, px, deal_fee, fee,
-                        deal_funding, reason, ambiguous or tp_hit, False,
+                        deal_funding, reason,
+                        merge_ambiguity(ambiguity, code) if tp_hit else ambiguity, False,
                     )  # fmt: skip
                     qty = 0.0
                     cost = 0.0
@@ -421,7 +589,8 @@ def simulate_dca_nb(
                     # The take-profit is re-placed from the new average and rests from the
                     # next bar; had the old one traded before the safety fills, the deal would
                     # have closed: flagged, the worse order assumed.
-                    ambiguous = ambiguous or tp_hit
+                    if tp_hit:
+                        ambiguity = merge_ambiguity(ambiguity, code)
                     tp_px = (cost / qty) * (1.0 + d * take_profit)
                 elif tp_hit:
                     px = tp_px
@@ -430,7 +599,7 @@ def simulate_dca_nb(
                     fills, nf = _fill(fills, nf, i, -d, qty, px, fee, REASON_TAKE_PROFIT, 1, 0)
                     trades, nt = _trade(
                         trades, nt, d, deal_bar, i, qty, cost / qty, px, deal_fee, fee,
-                        deal_funding, REASON_TAKE_PROFIT, ambiguous, False,
+                        deal_funding, REASON_TAKE_PROFIT, ambiguity, False,
                     )  # fmt: skip
                     qty = 0.0
                     cost = 0.0
@@ -452,7 +621,7 @@ def simulate_dca_nb(
     if qty > 0.0:
         trades, nt = _trade(
             trades, nt, d, deal_bar, n - 1, qty, cost / qty, close[n - 1], deal_fee, 0.0,
-            deal_funding, REASON_END, ambiguous, True,
+            deal_funding, REASON_END, ambiguity, True,
         )  # fmt: skip
     return equity, cash, position, fills[:nf].copy(), trades[:nt].copy()
 
@@ -515,6 +684,12 @@ def simulate_grid_nb(
     portfolio_sl: float,
     portfolio_tp: float,
     clamp: bool,
+    sub_start: np.ndarray,
+    sub_end: np.ndarray,
+    sub_ok: np.ndarray,
+    sub_open: np.ndarray,
+    sub_high: np.ndarray,
+    sub_low: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Run a long grid on one symbol; return ``(equity, cash, position, fills, trades)``.
 
@@ -525,8 +700,12 @@ def simulate_grid_nb(
     liquidation, or on a portfolio stop. The quote budget is ``investment * leverage``
     (``investment`` in base units is valued at the start bar's open); see :func:`grid_lots`.
     Each lot's buy and sell is one trade; lots still held at the end are open trades.
+
+    A lower timeframe (``sub_*`` as in :func:`simulate_dca_nb`) settles the bars where the
+    stop (or liquidation) and a resting sell were both in range (:func:`grid_intrabar_nb`).
     """
     n = close.shape[0]
+    has_intrabar = sub_start.shape[0] > 0
     cells = levels.shape[0] - 1
     equity = np.empty(n, dtype=np.float64)
     cash = np.empty(n, dtype=np.float64)
@@ -637,8 +816,8 @@ def simulate_grid_nb(
             for c in range(lo_sell, below_open - 1):
                 if state[c] == CELL_SELL and rest_from[c] <= i:
                     fills, nf, trades, nt, balance = _sell_lot(
-                        fills, nf, trades, nt, balance, i, c, o, fee_maker, state, lot_qty,
-                        lot_px, lot_fee, lot_funding, lot_bar, rest_from,
+                        fills, nf, trades, nt, balance, i, c, o, fee_maker, AMBIGUITY_NONE,
+                        state, lot_qty, lot_px, lot_fee, lot_funding, lot_bar, rest_from,
                     )  # fmt: skip
                     qty -= lot_qty[c]
                     cost -= lot_qty[c] * lot_px[c]
@@ -685,20 +864,62 @@ def simulate_grid_nb(
             stop_level, is_liq = _grid_stop(qty, cost, stop_loss_price, leverage, maint_margin)
             if qty > 0.0 or not is_liq:
                 px = _protective_fill(o, h, lo, stop_level, is_liq, 1, slippage, clamp)
+                code = AMBIGUITY_NONE
                 if not math.isnan(px):
                     # Worst case: a sell that could also have filled in this bar is flagged.
                     sell_hit = False
                     for c in range(cells):
                         if state[c] == CELL_SELL and rest_from[c] <= i and h > levels[c + 1]:
                             sell_hit = True
+                    if sell_hit:
+                        code = AMBIGUITY_WORST_CASE
+                    if sell_hit and has_intrabar and qty > 0.0:
+                        # The lower timeframe: the sells traded before the sub-bar that
+                        # touched the stop fill first (at their level); one in that sub-bar's
+                        # range too leaves it sub-bar ambiguous (not filled, worst case).
+                        code, before, o_stop, h_stop = grid_intrabar_nb(
+                            stop_level, sub_start[i], sub_end[i], sub_ok, sub_open, sub_high,
+                            sub_low, o, lo, h,
+                        )  # fmt: skip
+                        sold = False
+                        for c in range(cells):
+                            if state[c] != CELL_SELL or rest_from[c] > i:
+                                continue
+                            if before > levels[c + 1]:
+                                fills, nf, trades, nt, balance = _sell_lot(
+                                    fills, nf, trades, nt, balance, i, c, levels[c + 1],
+                                    fee_maker, AMBIGUITY_RESOLVED, state, lot_qty, lot_px,
+                                    lot_fee, lot_funding, lot_bar, rest_from,
+                                )  # fmt: skip
+                                hi_buy = max(hi_buy, c)
+                                sold = True
+                            elif h_stop > levels[c + 1]:
+                                code = AMBIGUITY_SUB_BAR
+                        if sold:
+                            qty = 0.0
+                            cost = 0.0
+                            for c in range(cells):
+                                if state[c] >= CELL_SELL:
+                                    qty += lot_qty[c]
+                                    cost += lot_qty[c] * lot_px[c]
+                            stop_level, is_liq = _grid_stop(
+                                qty, cost, stop_loss_price, leverage, maint_margin
+                            )
+                            changed = True
+                        px = math.nan
+                        if qty > 0.0 or not is_liq:
+                            px = _protective_fill(
+                                o_stop, h, lo, stop_level, is_liq, 1, slippage, clamp
+                            )
+                if not math.isnan(px):
                     if qty > 0.0:
                         if is_liq:
                             reason, otype, rate = REASON_LIQUIDATION, ORDER_LIQUIDATION, liq_fee
                         else:
                             reason, otype, rate = REASON_STOP, ORDER_STOP, fee_taker
                         fills, nf, trades, nt, balance = _close_lots(
-                            fills, nf, trades, nt, balance, i, px, rate, reason, otype,
-                            sell_hit, state, lot_qty, lot_px, lot_fee, lot_funding, lot_bar, qty,
+                            fills, nf, trades, nt, balance, i, px, rate, reason, otype, code,
+                            state, lot_qty, lot_px, lot_fee, lot_funding, lot_bar, qty,
                         )  # fmt: skip
                     qty = 0.0
                     cost = 0.0
@@ -720,8 +941,9 @@ def simulate_grid_nb(
                     if rest_from[c] > i:
                         continue
                     fills, nf, trades, nt, balance = _sell_lot(
-                        fills, nf, trades, nt, balance, i, c, levels[c + 1], fee_maker, state,
-                        lot_qty, lot_px, lot_fee, lot_funding, lot_bar, rest_from,
+                        fills, nf, trades, nt, balance, i, c, levels[c + 1], fee_maker,
+                        AMBIGUITY_NONE, state, lot_qty, lot_px, lot_fee, lot_funding, lot_bar,
+                        rest_from,
                     )  # fmt: skip
                     qty -= lot_qty[c]
                     cost -= lot_qty[c] * lot_px[c]
@@ -760,7 +982,7 @@ def simulate_grid_nb(
         if state[c] >= CELL_SELL:
             trades, nt = _trade(
                 trades, nt, 1, lot_bar[c], n - 1, lot_qty[c], lot_px[c], last, lot_fee[c], 0.0,
-                lot_funding[c], REASON_END, False, True,
+                lot_funding[c], REASON_END, AMBIGUITY_NONE, True,
             )  # fmt: skip
     return equity, cash, position, fills[:nf].copy(), trades[:nt].copy()
 
@@ -789,6 +1011,7 @@ def _sell_lot(
     c: int,
     px: float,
     fee_rate: float,
+    ambiguity: int,
     state: np.ndarray,
     lot_qty: np.ndarray,
     lot_px: np.ndarray,
@@ -804,7 +1027,7 @@ def _sell_lot(
     fills, nf = _fill(fills, nf, i, -1, q, px, fee, REASON_TAKE_PROFIT, ORDER_LIMIT, 0)
     trades, nt = _trade(
         trades, nt, 1, lot_bar[c], i, q, lot_px[c], px, lot_fee[c], fee, lot_funding[c],
-        REASON_TAKE_PROFIT, False, False,
+        REASON_TAKE_PROFIT, ambiguity, False,
     )  # fmt: skip
     state[c] = CELL_BUY
     rest_from[c] = i + 1
@@ -823,7 +1046,7 @@ def _close_lots(
     fee_rate: float,
     reason: int,
     order_type: int,
-    ambiguous: bool,
+    ambiguity: int,
     state: np.ndarray,
     lot_qty: np.ndarray,
     lot_px: np.ndarray,
@@ -843,7 +1066,7 @@ def _close_lots(
         balance += q * (px - lot_px[c]) - share
         trades, nt = _trade(
             trades, nt, 1, lot_bar[c], i, q, lot_px[c], px, lot_fee[c], share, lot_funding[c],
-            reason, ambiguous, False,
+            reason, ambiguity, False,
         )  # fmt: skip
         state[c] = CELL_IDLE
     return fills, nf, trades, nt, balance

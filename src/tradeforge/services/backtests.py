@@ -1118,6 +1118,9 @@ def run_backtest_request(
                 item.intrabar = _load_intrabar(
                     source, item.instrument, request.timeframe, start, end
                 )
+    elif _ladder_needs_intrabar(request.ladder_params()):
+        item = loaded[current]
+        item.intrabar = _load_intrabar(source, item.instrument, request.timeframe, start, end)
     if is_cancelled is not None and is_cancelled():
         raise BacktestCancelledError("the backtest was cancelled before the simulation")
     if progress is not None:
@@ -1176,7 +1179,7 @@ def run_backtest_request(
         engine_runs = 1
         result = _run_ladder(
             request, single, windows[single], base[single], config, step, funding.get(single),
-            parameters,
+            parameters, loaded[single].intrabar,
         )  # fmt: skip
     elif dynamic:
         result, engine_runs = _run_stateful(
@@ -1242,6 +1245,15 @@ def run_backtest_request(
     )
 
 
+def _ladder_needs_intrabar(p: DcaParams | GridParams) -> bool:
+    """Whether a ladder run loads a lower timeframe. A DCA deal always can have a bar where
+    its take-profit and an adverse level (a safety order, the stop, liquidation) are both
+    in range; a grid only when a ``stop_loss_price`` can meet its sells."""
+    if isinstance(p, DcaParams):
+        return True
+    return p.stop_loss_price is not None
+
+
 def _run_ladder(
     request: BacktestRequest,
     ticker: str,
@@ -1251,12 +1263,15 @@ def _run_ladder(
     step: int,
     funding: FundingRates | None,
     parameters: Mapping[str, Any],
+    intrabar: Candles | None = None,
 ) -> BacktestResult:
     """Run a ``dca`` or ``grid`` request in the ladder engine.
 
     The generated script's ``start`` entry and ``stop`` exit, evaluated by the DSL on the
     window's closed bars, are the engine's start and stop conditions. Without a
     ``start_condition`` the bot starts at the window's first open (``start = true``).
+    ``intrabar`` (see :func:`_ladder_needs_intrabar`) settles the bars where the stop and
+    the take-profit (a grid's sells) were both in range.
     """
     p = request.ladder_params()
     start = None if p.start_condition is None else orders.entry_long | orders.entry_short
@@ -1266,6 +1281,7 @@ def _run_ladder(
         "funding": funding,
         "script": request.script,
         "parameters": parameters,
+        "intrabar": intrabar,
     }
     if isinstance(p, DcaParams):
         dca = DcaSettings(

@@ -207,7 +207,7 @@ def execute(
     start, end = parse_day(typed.start_date, "start_date"), parse_day(typed.end_date, "end_date")
     if end <= start:
         raise InvalidInputError(
-            "end_date must be after start_date (the end day is excluded).",
+            "end_date must be after start_date (the whole end day is included).",
             suggestion="Send start_date < end_date, e.g. 2024-01-01 and 2024-06-30.",
             details={"field": "end_date"},
         )

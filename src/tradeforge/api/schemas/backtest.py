@@ -47,7 +47,8 @@ class ExecuteCommon(RequestSchema):
     )
     start_date: DayText = Field(description="YYYY-MM-DD (UTC, included).", examples=["2024-01-01"])
     end_date: DayText = Field(
-        description="YYYY-MM-DD (UTC, excluded); after start_date.", examples=["2024-06-30"]
+        description="YYYY-MM-DD (UTC, the whole day included); after start_date.",
+        examples=["2024-06-30"],
     )
     description: Annotated[str, StringConstraints(min_length=10, max_length=500)] = Field(
         description="What the strategy does, in plain words (10-500 characters).",
