@@ -142,3 +142,30 @@ def test_pinned_run_is_byte_identical(case: str) -> None:
     assert _digest(result) == arrays
     assert result.fingerprint.digest[:16] == fingerprint
     assert _stats_digest(result) == stats
+
+
+def _twice(case: str) -> tuple[BacktestResult, BacktestResult]:
+    # The case run twice on the same candle objects: the second run uses what the first one
+    # remembered about them (the price scan, equal times) and must give the same bytes.
+    if case == "w1_1h":
+        c = _load("BTC_USDT-1h", TWO_YEARS)
+        return tuple(  # type: ignore[return-value]
+            run_backtest(c, _rsi(c), _config(10_000.0), symbol="BTC/USDT") for _ in range(2)
+        )
+    s = _series(case.endswith("ragged"))
+    if case.startswith("w3_cross"):
+        sig = {k: _rsi(c, size=1 / 11) for k, c in s.items()}
+        config = _config(110_000.0, margin_mode=MarginMode.CROSS)
+    else:
+        sig = {k: _rsi(c) for k, c in s.items()}
+        config = _config(110_000.0)
+    return run_portfolio(s, sig, config), run_portfolio(s, sig, config)
+
+
+@pytest.mark.parametrize("case", ["w1_1h", "w3_isolated", "w3_cross", "w3_isolated_ragged"])
+def test_pinned_run_repeats_on_the_same_candles(case: str) -> None:
+    _, arrays, fingerprint, stats = CASES[case]
+    for result in _twice(case):
+        assert _digest(result) == arrays
+        assert result.fingerprint.digest[:16] == fingerprint
+        assert _stats_digest(result) == stats

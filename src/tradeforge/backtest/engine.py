@@ -19,6 +19,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -116,6 +117,20 @@ class BacktestConfig:
 
     def validate(self) -> None:
         """Raise :class:`BacktestInputError` naming the first invalid field."""
+        if (  # every rule below at once (the usual case), without building the list
+            self.initial_cash > 0
+            and 0 <= self.fee_taker < 0.1
+            and 0 <= self.fee_maker < 0.1
+            and 0 <= self.slippage < 0.1
+            and 1 <= self.leverage <= MAX_LEVERAGE
+            and 0 <= self.maintenance_margin < 0.5
+            and 0 <= self.liquidation_fee < 0.1
+            and self.min_quantity >= 0
+            and self.quantity_step >= 0
+            and (self.portfolio_stop_loss is None or 0 < self.portfolio_stop_loss < 1)
+            and (self.portfolio_take_profit is None or self.portfolio_take_profit > 0)
+        ):
+            return
         checks: list[tuple[bool, str, str]] = [
             (self.initial_cash > 0, "initial_cash", "must be positive"),
             (0 <= self.fee_taker < 0.1, "fee_taker", "must be in [0, 0.1)"),
@@ -201,6 +216,8 @@ class _Arrays:
     trailing_stop: FloatArray
     funding: FloatArray = field(default_factory=lambda: np.zeros(0))
     has_short_entries: bool = True
+    # Known to be market orders without stops or short entries (the signals fast path).
+    plain: bool = False
 
 
 def _bool_array(value: ArrayOrScalar, n: int, name: str) -> BoolArray:
@@ -272,7 +289,65 @@ def _all_nan(values: FloatArray) -> bool:
     return bool(np.isnan(values).all())
 
 
+# One value standing for every bar, shared by the runs that take the signals fast path below;
+# like _NO_FUNDING and the other module constants they are kernel inputs, never written.
+_ONE = np.ones(1, dtype=np.float64)
+_NAN = np.full(1, np.nan)
+_MARKET = np.zeros(1, dtype=np.int64)
+_SIZE_TYPE_ARRAYS = {t: np.array([code], dtype=np.int64) for t, code in _SIZE_CODES.items()}
+
+
+def _plain_arrays(signals: Signals, n: int) -> _Arrays | None:
+    # _signal_arrays for the common shape, without its general conversions: long entries and
+    # exits as contiguous bool arrays of one value per bar, no short signals, one float size
+    # and size type, market orders, no stops. The same arrays (the given signal arrays
+    # themselves, as _bool_array returns them), or None for any other shape.
+    el, xl, size = signals.entry_long, signals.exit_long, signals.size
+    if not (
+        type(el) is np.ndarray
+        and type(xl) is np.ndarray
+        and el.dtype == np.bool_
+        and xl.dtype == np.bool_
+        and el.shape == xl.shape == (n,)
+        and el.flags.c_contiguous
+        and xl.flags.c_contiguous
+        and signals.entry_short is False
+        and signals.exit_short is False
+        and type(size) is float
+        and math.isfinite(size)
+        and size > 0
+        and type(signals.size_type) is SizeType
+        and signals.order_type is OrderType.MARKET
+        and type(signals.order_price) is float
+        and signals.stop_loss is None
+        and signals.take_profit is None
+        and signals.trailing_stop is None
+    ):
+        return None
+    no_short = np.zeros(n, dtype=np.bool_)  # both short flags (inputs are only read)
+    price = signals.order_price
+    return _Arrays(
+        entry_long=el,
+        exit_long=xl,
+        entry_short=no_short,
+        exit_short=no_short,
+        size=_ONE if size == 1.0 else np.array([size]),
+        size_type=_SIZE_TYPE_ARRAYS[signals.size_type],
+        order_type=_MARKET,
+        order_price=_NAN if price is np.nan else np.array([price]),
+        stop_loss=_NAN,
+        take_profit=_NAN,
+        trailing_stop=_NAN,
+        funding=_NO_PRICES,
+        has_short_entries=False,
+        plain=True,
+    )
+
+
 def _signal_arrays(signals: Signals, n: int) -> _Arrays:
+    plain = _plain_arrays(signals, n)
+    if plain is not None:
+        return plain
     size = _float_array(signals.size, n, "size", 1.0)
     if size.shape[0] == 1:
         size_ok = math.isfinite(size[0]) and size[0] > 0
@@ -319,12 +394,15 @@ def _signal_arrays(signals: Signals, n: int) -> _Arrays:
 
 
 def _uses_full_kernel(a: _Arrays, config: BacktestConfig, has_funding: bool) -> bool:
-    return bool(
+    if (
         config.leverage != 1.0
         or has_funding
         or config.portfolio_stop_loss is not None
         or config.portfolio_take_profit is not None
-        or _any_code(a.order_type)
+    ):
+        return True
+    return not a.plain and bool(
+        _any_code(a.order_type)
         or not _all_nan(a.stop_loss)
         or not _all_nan(a.take_profit)
         or not _all_nan(a.trailing_stop)
@@ -371,12 +449,29 @@ _PRICE_LIMIT_BITS = int(np.array([1e300]).view(np.int64)[0])
 _SCAN_MAX_BARS = 50_000_000
 
 
+# What a Candles remembers of its check (see Candles._price_scan): (gap, equal times).
+_PriceScan = tuple[int | None, IntArray | None]
+
+
 def _check_candles(candles: Candles, symbol: str) -> int | None:
     """Raise on empty or non-finite candles; return the smallest bar gap when it was found.
 
     The gap (see :func:`infer_timeframe_ms`) comes from the same one-pass scan that checks
     the prices, for candles of at least 2 bars in the usual contiguous int64/float64 layout.
+    The answer is remembered on the :class:`Candles` (whose columns are immutable): a later
+    run over the same object returns it without scanning again.
     """
+    # getattr: a Candles unpickled from before the field existed has the slot unset.
+    seen: _PriceScan | None = getattr(candles, "_price_scan", None)
+    if seen is not None:
+        return seen[0]
+    gap = _scan_candles(candles, symbol)
+    object.__setattr__(candles, "_price_scan", (gap, None))  # frozen: set after success
+    return gap
+
+
+def _scan_candles(candles: Candles, symbol: str) -> int | None:
+    # _check_candles without the remembered answer.
     n = len(candles)
     if n == 0:
         raise BacktestInputError(
@@ -417,6 +512,14 @@ def _check_all(
     for s in symbols:
         c = candles[s]
         ts, open_, close = c.timestamp, c.open, c.close
+        seen: _PriceScan | None = getattr(c, "_price_scan", None)  # as in _check_candles
+        if seen is not None:  # checked by an earlier run: only the times may need comparing
+            gaps[s] = seen[0]
+            if shared and ts is not first and seen[1] is not first:
+                shared = _same_times(ts, first)
+                if shared:  # remember the equal times (both arrays are immutable)
+                    object.__setattr__(c, "_price_scan", (seen[0], first))
+            continue
         if (
             s != symbols[0]
             and shared
@@ -436,6 +539,8 @@ def _check_all(
             )
             if over == 0:
                 gaps[s] = gap
+                # As _check_candles does, with the times when they equal the first series'.
+                object.__setattr__(c, "_price_scan", (gap, first if same else None))
                 shared = same
                 continue
         gaps[s] = _check_candles(c, s)
@@ -514,25 +619,26 @@ def _run_arrays(
     intrabar: _Intrabar | None = None,
     equity_out: FloatArray | None = None,
     full: bool | None = None,
+    logs: tuple[FloatArray, FloatArray] | None = None,
 ) -> tuple[FloatArray, FloatArray | None, FloatArray, FloatArray]:
     # Returns (equity, position[n, 1], fills, trades) for one symbol on its own account.
     # Without need_position the fast kernel skips the position curve (None is returned):
     # BacktestResult.position rebuilds it from the trades when asked; it also writes the
     # equity into ``equity_out`` when given (the returned equity is then that buffer).
-    # ``full``: the caller's _uses_full_kernel answer, when it already has it.
+    # ``full``: the caller's _uses_full_kernel answer, when it already has it; ``logs``: the
+    # fast kernel's first log tables (_log_buffers()), when the caller already fetched them.
     at_close = config.fill is FillConvention.SIGNAL_CLOSE
     if full is None:
         full = _uses_full_kernel(a, config, funding_rates is not None)
     if not full:
         if not need_position:  # no short entries here (they take the full kernel)
+            fill_log, trade_log = _log_buffers() if logs is None else logs
             equity, fills, trades = k.simulate_long_nb(
                 candles.open, candles.high, candles.low, candles.close, a.entry_long,
                 a.exit_long, a.size, a.size_type, initial_cash, config.fee_taker,
                 config.slippage, config.min_quantity, config.quantity_step, at_close,
                 config.clamp_fills_to_bar, int(np.count_nonzero(a.entry_long)),
-                _NO_PRICES if equity_out is None else equity_out,
-                _scratch("fill_log", (k.LOG_ROWS_FIRST, k.FILL_NCOLS), np.float64),
-                _scratch("trade_log", (k.LOG_ROWS_FIRST // 2, k.TRADE_NCOLS), np.float64),
+                _NO_PRICES if equity_out is None else equity_out, fill_log, trade_log,
             )  # fmt: skip
             return equity, None, fills, trades
         equity, position, fills, trades = k.simulate_simple_nb(
@@ -565,6 +671,18 @@ def _run_arrays(
         _NO_PRICES if sub is None else sub.high, _NO_PRICES if sub is None else sub.low,
     )  # fmt: skip
     return equity, position, fills, trades
+
+
+def _log_buffers() -> tuple[FloatArray, FloatArray]:
+    # The fast kernel's first fill and trade log tables: per-thread buffers like _scratch's
+    # (the kernel copies the rows out), kept beside its pool as they have a fixed shape.
+    logs: tuple[FloatArray, FloatArray] | None = getattr(_SCRATCH, "logs", None)
+    if logs is None:
+        logs = _SCRATCH.logs = (
+            np.empty((k.LOG_ROWS_FIRST, k.FILL_NCOLS), dtype=np.float64),
+            np.empty((k.LOG_ROWS_FIRST // 2, k.TRADE_NCOLS), dtype=np.float64),
+        )
+    return logs
 
 
 def _capacity(a: _Arrays) -> int:
@@ -615,7 +733,7 @@ def run_backtest(
     config = config or BacktestConfig()
     config.validate()
     gap = _check_candles(candles, symbol)
-    n = len(candles)
+    n = candles.timestamp.shape[0]
     arrays = _signal_arrays(signals, n)
     tf = _timeframe(timeframe_ms, gap, candles.timestamp)
     rates = None
@@ -776,23 +894,28 @@ def _run_isolated(
     # twenty fresh curves cost more in new memory pages than the simulations themselves.
     # Their curves are recomputed, identically, when per_ticker asks for them.
     scratch = _scratch("sleeve_equity", (n,), np.float64) if shared else None
+    logs = _log_buffers()
     for j, s in enumerate(symbols):
         c = candles[s]
-        full = _uses_full_kernel(arrays[s], config, rates[s] is not None)
+        a = arrays[s]
+        r = rates[s]
+        full = _uses_full_kernel(a, config, r is not None)
         reuse = scratch is not None and not full  # the fast kernel writes into the buffer
         equity, pos, fills, trades = _run_arrays(
-            c, arrays[s], config, sleeve, rates[s], need_position=not shared,
-            intrabar=subs.get(s), equity_out=scratch if reuse else None, full=full,
+            c, a, config, sleeve, r, need_position=not shared,
+            intrabar=subs.get(s) if subs else None, equity_out=scratch if reuse else None,
+            full=full, logs=logs,
         )  # fmt: skip
         fills[:, k.FILL_ASSET] = j
         trades[:, k.TRADE_ASSET] = j
         fill_parts.append(fills)
         trade_parts.append(trades)
         if reuse:
-            ticker_equity.defer(s, _sleeve_rerun(c, arrays[s], config, sleeve, rates[s]))
+            ticker_equity.defer(s, partial(_sleeve_equity, c, a, config, sleeve, r))
         else:
             ticker_equity.put(s, equity)
-        time_parts.append(c.timestamp[fills[:, k.FILL_BAR].astype(np.int64)])
+        if not shared:  # on a shared grid the fills' times are read once, below
+            time_parts.append(c.timestamp[fills[:, k.FILL_BAR].astype(np.int64)])
         # shared: _union_grid found every series equal to the grid; no need to test again.
         if position_rows is None:
             total += equity
@@ -818,7 +941,11 @@ def _run_isolated(
             held[:, j] = column
     # Orders log in time order (stable: within one time, symbols keep their sorted order).
     fills_all = np.concatenate(fill_parts)
-    fills_all = fills_all[np.argsort(np.concatenate(time_parts), kind="stable")]
+    # Every series' times equal the grid when it is shared: the same values, one lookup.
+    times = (
+        grid[fills_all[:, k.FILL_BAR].astype(np.int64)] if shared else np.concatenate(time_parts)
+    )
+    fills_all = fills_all[np.argsort(times, kind="stable")]
     bar_ts = [candles[s].timestamp for s in symbols]
     return BacktestResult(
         symbols=symbols,
@@ -892,18 +1019,15 @@ class _SleeveCurves(Mapping[str, FloatArray]):
         return len(self._curves)
 
 
-def _sleeve_rerun(
+def _sleeve_equity(
     candles: Candles,
     arrays: _Arrays,
     config: BacktestConfig,
     cash: float,
     rates: FloatArray | None,
-) -> Callable[[], FloatArray]:
+) -> FloatArray:
     # The equity curve of one isolated sleeve, by running it again (deterministic).
-    def compute() -> FloatArray:
-        return _run_arrays(candles, arrays, config, cash, rates, need_position=False)[0]
-
-    return compute
+    return _run_arrays(candles, arrays, config, cash, rates, need_position=False)[0]
 
 
 def _run_cross(

@@ -8,7 +8,7 @@ nothing here ever invents a candle to fill one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -29,6 +29,14 @@ class Candles:
     low: FloatArray
     close: FloatArray
     volume: FloatArray
+    # The backtest engine's price check of these columns, remembered after it passed: the
+    # smallest bar gap the scan found (or None), and another series' ``timestamp`` array found
+    # equal to this one (or None). The next run over the same object skips the scan (see
+    # ``tradeforge.backtest.engine._check_candles``); the columns are treated as immutable
+    # once built. Not part of the value: no init, repr or equality.
+    _price_scan: tuple[int | None, IntArray | None] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def from_arrays(
