@@ -573,16 +573,25 @@ _NO_PRICES = np.zeros(0, dtype=np.float64)
 _NO_FUNDING = np.zeros(1, dtype=np.float64)  # one zero rate standing for every bar
 
 
-def _intrabar(bar_ts: IntArray, timeframe_ms: int, sub: Candles, symbol: str) -> _Intrabar:
+def intrabar_layout(
+    bar_ts: IntArray, timeframe_ms: int, sub: Candles, symbol: str = ""
+) -> tuple[IntArray, IntArray, npt.NDArray[np.bool_]]:
     """Lay out the lower-timeframe candles ``sub`` for the bars opening at ``bar_ts``.
 
-    A sub-bar belongs to bar ``i`` when it lies wholly inside ``[bar_ts[i], bar_ts[i] +
-    timeframe_ms)``. A sub-bar is flagged as following a hole when it does not start exactly
-    one sub-timeframe after the previous sub-bar (or, for a bar's first one, at the bar's open).
+    Returns ``(start, end, ok)``: bar ``i``'s sub-bars are ``sub[start[i]:end[i]]``, those
+    lying wholly inside ``[bar_ts[i], bar_ts[i] + timeframe_ms)``; ``ok[j]`` is false when
+    sub-bar ``j`` follows a hole (it does not start exactly one sub-timeframe after the
+    previous sub-bar or, for a bar's first one, at the bar's open). The signal and ladder
+    engines both use this layout.
+
+    Raises:
+        BacktestInputError: NaN prices in ``sub``, or a timeframe that does not divide the
+            bars'.
     """
     if len(sub) > 0:
         _check_candles(sub, symbol)
-    sub_ts = sub.timestamp
+    sub_ts = np.ascontiguousarray(sub.timestamp, dtype=np.int64)
+    bars = np.asarray(bar_ts, dtype=np.int64)
     step = infer_timeframe_ms(sub_ts)
     if not 0 < step < timeframe_ms or timeframe_ms % step != 0:
         raise BacktestInputError(
@@ -591,14 +600,20 @@ def _intrabar(bar_ts: IntArray, timeframe_ms: int, sub: Candles, symbol: str) ->
             suggestion="Pass a lower timeframe such as 1m candles for 1h bars.",
             details={"field": "intrabar"},
         )
-    start = np.searchsorted(sub_ts, bar_ts, "left").astype(np.int64)
-    end = np.searchsorted(sub_ts, bar_ts + (timeframe_ms - step), "right").astype(np.int64)
+    start = np.searchsorted(sub_ts, bars, "left").astype(np.int64)
+    end = np.searchsorted(sub_ts, bars + (timeframe_ms - step), "right").astype(np.int64)
     end = np.maximum(end, start)
     ok = np.ones(sub_ts.shape[0], dtype=np.bool_)
     if sub_ts.shape[0] > 1:
         np.equal(np.diff(sub_ts), step, out=ok[1:])
     has = end > start
-    ok[start[has]] = sub_ts[start[has]] == bar_ts[has]
+    ok[start[has]] = sub_ts[start[has]] == bars[has]
+    return start, end, ok
+
+
+def _intrabar(bar_ts: IntArray, timeframe_ms: int, sub: Candles, symbol: str) -> _Intrabar:
+    """The signal kernels' intrabar input (:func:`intrabar_layout`, one column per symbol)."""
+    start, end, ok = intrabar_layout(bar_ts, timeframe_ms, sub, symbol)
     return _Intrabar(
         start.reshape(-1, 1),
         end.reshape(-1, 1),

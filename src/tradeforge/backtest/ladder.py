@@ -30,6 +30,7 @@ from tradeforge.backtest.engine import (
     FundingRates,
     align_funding,
     infer_timeframe_ms,
+    intrabar_layout,
 )
 from tradeforge.backtest.ladder_kernels import (
     dca_safety_levels,
@@ -74,41 +75,13 @@ _NO_INTRABAR = LadderIntrabar(
 def ladder_intrabar(
     bar_ts: npt.NDArray[np.int64], timeframe_ms: int, sub: Candles, symbol: str = ""
 ) -> LadderIntrabar:
-    """Lay out the lower-timeframe candles ``sub`` for the bars opening at ``bar_ts``.
-
-    As the signal engine does: a sub-bar belongs to bar ``i`` when it lies wholly inside
-    ``[bar_ts[i], bar_ts[i] + timeframe_ms)``; a sub-bar that does not start one
-    sub-timeframe after the previous one (or a bar's first, at the bar's open) follows a hole.
+    """The ladder kernels' intrabar input: the signal engine's
+    :func:`~tradeforge.backtest.engine.intrabar_layout` plus the sub-bars' prices.
 
     Raises:
-        BacktestInputError: NaN or unsorted sub-bars, or a timeframe that does not divide
-            the bars'.
+        BacktestInputError: NaN sub-bars, or a timeframe that does not divide the bars'.
     """
-    name = symbol or "the symbol"
-    sub_ts = np.ascontiguousarray(sub.timestamp, dtype=np.int64)
-    if len(sub) > 0:
-        total = float(sub.open.sum() + sub.high.sum() + sub.low.sum())
-        if not math.isfinite(total):
-            raise BacktestInputError(f"intrabar candles for {name} contain NaN prices")
-        if sub_ts.shape[0] > 1 and not bool(np.all(np.diff(sub_ts) > 0)):
-            raise BacktestInputError(f"intrabar candles for {name} are not in time order")
-    step = infer_timeframe_ms(sub_ts)
-    if not 0 < step < timeframe_ms or timeframe_ms % step != 0:
-        raise BacktestInputError(
-            f"intrabar candles for {name} have a {step} ms timeframe; it must be shorter "
-            f"than the bars' {timeframe_ms} ms and divide it",
-            suggestion="Pass a lower timeframe such as 1m candles for 1h bars.",
-            details={"field": "intrabar"},
-        )
-    bars = np.asarray(bar_ts, dtype=np.int64)
-    start = np.searchsorted(sub_ts, bars, "left").astype(np.int64)
-    end = np.searchsorted(sub_ts, bars + (timeframe_ms - step), "right").astype(np.int64)
-    end = np.maximum(end, start)
-    ok = np.ones(sub_ts.shape[0], dtype=np.bool_)
-    if sub_ts.shape[0] > 1:
-        np.equal(np.diff(sub_ts), step, out=ok[1:])
-    has = end > start
-    ok[start[has]] = sub_ts[start[has]] == bars[has]
+    start, end, ok = intrabar_layout(bar_ts, timeframe_ms, sub, symbol)
     return LadderIntrabar(
         np.ascontiguousarray(start),
         np.ascontiguousarray(end),

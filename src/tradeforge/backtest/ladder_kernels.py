@@ -58,16 +58,7 @@ from tradeforge.backtest.kernels import (
     AMBIGUITY_SUB_BAR,
     AMBIGUITY_UNRESOLVED,
     AMBIGUITY_WORST_CASE,
-    FILL_ASSET,
-    FILL_BAR,
-    FILL_FEE,
     FILL_NCOLS,
-    FILL_ORDER_TYPE,
-    FILL_PRICE,
-    FILL_QTY,
-    FILL_REASON,
-    FILL_SIDE,
-    FILL_STATUS,
     REASON_END,
     REASON_ENTRY,
     REASON_LIQUIDATION,
@@ -78,22 +69,9 @@ from tradeforge.backtest.kernels import (
     REASON_TAKE_PROFIT,
     STATUS_FILLED,
     STATUS_REJECTED,
-    TRADE_AMBIGUOUS,
-    TRADE_ASSET,
-    TRADE_DIRECTION,
-    TRADE_ENTRY_BAR,
-    TRADE_ENTRY_FEE,
-    TRADE_ENTRY_PRICE,
-    TRADE_EXIT_BAR,
-    TRADE_EXIT_FEE,
-    TRADE_EXIT_PRICE,
-    TRADE_FUNDING,
-    TRADE_IS_OPEN,
     TRADE_NCOLS,
-    TRADE_PNL,
-    TRADE_QTY,
-    TRADE_REASON,
 )
+from tradeforge.backtest.kernels_common import _log_fill, _log_trade
 
 #: A fill that adds to an open DCA deal (``ExitReason.SAFETY_ORDER`` in the results).
 REASON_SAFETY_ORDER = 9
@@ -125,18 +103,11 @@ def _fill(
     order_type: int,
     status: int,
 ) -> tuple[np.ndarray, int]:
+    """Log a fill on asset 0, growing the table when it is full (ladders have no tight
+    bound on their number of fills)."""
     if nf >= fills.shape[0]:
         fills = _grow(fills)
-    fills[nf, FILL_BAR] = bar
-    fills[nf, FILL_ASSET] = 0
-    fills[nf, FILL_SIDE] = side
-    fills[nf, FILL_QTY] = qty
-    fills[nf, FILL_PRICE] = price
-    fills[nf, FILL_FEE] = fee
-    fills[nf, FILL_REASON] = reason
-    fills[nf, FILL_ORDER_TYPE] = order_type
-    fills[nf, FILL_STATUS] = status
-    return fills, nf + 1
+    return fills, _log_fill(fills, nf, bar, 0, side, qty, price, fee, reason, order_type, status)
 
 
 @njit(cache=True)
@@ -156,24 +127,27 @@ def _trade(
     ambiguity: int,
     is_open: bool,
 ) -> tuple[np.ndarray, int]:
+    """Log a trade on asset 0, growing the table when it is full."""
     if nt >= trades.shape[0]:
         trades = _grow(trades)
-    trades[nt, TRADE_ASSET] = 0
-    trades[nt, TRADE_DIRECTION] = direction
-    trades[nt, TRADE_ENTRY_BAR] = entry_bar
-    trades[nt, TRADE_EXIT_BAR] = exit_bar
-    trades[nt, TRADE_QTY] = qty
-    trades[nt, TRADE_ENTRY_PRICE] = entry_price
-    trades[nt, TRADE_EXIT_PRICE] = exit_price
-    trades[nt, TRADE_ENTRY_FEE] = entry_fee
-    trades[nt, TRADE_EXIT_FEE] = exit_fee
-    trades[nt, TRADE_FUNDING] = funding
-    gross = direction * qty * (exit_price - entry_price)
-    trades[nt, TRADE_PNL] = gross - entry_fee - exit_fee - funding
-    trades[nt, TRADE_REASON] = reason
-    trades[nt, TRADE_AMBIGUOUS] = ambiguity
-    trades[nt, TRADE_IS_OPEN] = 1.0 if is_open else 0.0
-    return trades, nt + 1
+    nt = _log_trade(
+        trades,
+        nt,
+        0,
+        direction,
+        entry_bar,
+        exit_bar,
+        qty,
+        entry_price,
+        exit_price,
+        entry_fee,
+        exit_fee,
+        funding,
+        reason,
+        ambiguity,
+        is_open,
+    )
+    return trades, nt
 
 
 @njit(cache=True)
