@@ -54,6 +54,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -73,6 +74,7 @@ from tradeforge.backtest import (
     run_portfolio,
 )
 from tradeforge.backtest.ladder import DcaSettings, GridSettings, run_dca, run_grid
+from tradeforge.backtest.stateful import Rule, run_backtest_stateful
 from tradeforge.core.candles import Candles
 from tradeforge.core.errors import DataUnavailableError, InvalidInputError, TradeforgeError
 from tradeforge.dsl import (
@@ -86,6 +88,7 @@ from tradeforge.dsl import (
     run_signals,
 )
 from tradeforge.dsl.errors import DslLimitError, TaOutOfRangeError
+from tradeforge.dsl.stateprog import compile_condition
 from tradeforge.market.source import MarketDataSource
 from tradeforge.market.symbols import InstrumentId, parse_instrument
 from tradeforge.services.strategy_types import LADDER_TYPES, DcaParams, GridParams
@@ -106,6 +109,7 @@ STRATEGY_TYPES = ("signal", "dca", "grid")
 MODES = ("isolated", "cross")
 MAX_UNIVERSE = 20
 STATEFUL_SECONDS = 60.0  # wall-time budget of the per-bar state-dependent path
+IN_LOOP = True  # evaluate state-dependent rules in the kernel loop where they compile
 
 ProgressFn = Callable[[float, str], None]
 CancelFn = Callable[[], bool]
@@ -954,6 +958,70 @@ def _run_stateful(
     return result, runs
 
 
+def _in_loop_rules(
+    base: dict[str, _Orders], dynamic: list[_Dynamic], windows: Mapping[str, Candles]
+) -> tuple[Signals, Signals, list[Rule]] | None:
+    """The inputs of ``run_backtest_stateful`` for the signals ``_run_stateful`` would build,
+    or ``None`` outside its scope: one traded symbol whose own run carries every rule, state
+    in conditions only (sizes, stops and fractions pure), at most one (long) entry rule,
+    whole exits, and conditions that ``compile_condition`` supports."""
+    if len(base) != 1 or sum(d.signal.action == "entry" for d in dynamic) > 1:
+        return None
+    ((sym, orders),) = base.items()
+    ts = windows[sym].timestamp
+    n = ts.shape[0]
+    fired = orders.copy()
+    rules: list[Rule] = []
+    for d in dynamic:
+        run, sig = d.run, d.signal
+        if d.target != sym or run.ticker != sym or not np.array_equal(run.timestamp, ts):
+            return None
+        plan, values, offset = (run.bar_evaluator.plan, run.bar_evaluator.values,
+                                run.bar_evaluator.offset)  # fmt: skip
+        sp = plan.signals[sig.index]
+        fields = (sp.size, sp.stop_loss, sp.take_profit, sp.trailing_stop, sp.fraction)
+        if sig.condition is not None or any(
+            s is not None and plan.steps[s].dynamic for s in fields
+        ):
+            return None
+        program = compile_condition(plan, values, offset, n, sp.condition)
+        if program is None:
+            return None
+        if sig.action == "exit":
+            with np.errstate(invalid="ignore"):
+                if sig.fraction is not None and bool(np.any(sig.fraction < 1.0 - 1e-12)):
+                    return None
+        else:
+            if sig.side != "LONG":
+                return None
+            # _apply's entry on every bar: the size and stops where no pure entry set a size
+            free = np.isnan(orders.weight) & np.isnan(orders.amount) & np.isnan(orders.quantity)
+            fired.entry_long[:] = True
+            size = sig.size if sig.size_kind is not None else None
+            pairs = [
+                (getattr(fired, sig.size_kind or "weight"), size),
+                (fired.stop_loss, sig.stop_loss),
+                (fired.take_profit, sig.take_profit),
+                (fired.trailing_stop, sig.trailing_stop),
+            ]
+            for target, given in pairs:
+                target[free] = np.nan if given is None else given[free]
+        rules.append(Rule(program, sig.action))
+    return to_engine_signals(orders, sym, []), to_engine_signals(fired, sym, []), rules
+
+
+def _in_loop(
+    base: dict[str, _Orders],
+    dynamic: list[_Dynamic],
+    windows: Mapping[str, Candles],
+    funding: Mapping[str, FundingRates],
+    run: Callable[[Signals, Signals, list[Rule]], BacktestResult | None],
+) -> BacktestResult | None:
+    """The in-kernel run of the state-dependent rules, or ``None``: use ``_run_stateful``."""
+    found = None if not IN_LOOP or funding else _in_loop_rules(base, dynamic, windows)
+    return None if found is None else run(*found)
+
+
 def _value(d: _Dynamic, name: str, bar: int, state: Mapping[str, float]) -> float:
     array = getattr(d.signal, name)
     if array is not None:
@@ -1168,6 +1236,11 @@ def run_backtest_request(
             intrabar={t: sub for t in traded if (sub := loaded[t].intrabar) is not None},
         )
 
+    in_kernel = partial(
+        run_backtest_stateful, windows[single], config=config, symbol=single,
+        timeframe_ms=step, script=request.script, parameters=parameters,
+        intrabar=loaded[single].intrabar,
+    )  # fmt: skip
     if request.strategy_type in LADDER_TYPES:
         if dynamic:
             raise BacktestUnsupportedError(
@@ -1181,6 +1254,8 @@ def run_backtest_request(
             request, single, windows[single], base[single], config, step, funding.get(single),
             parameters, loaded[single].intrabar,
         )  # fmt: skip
+    elif dynamic and (in_loop := _in_loop(base, dynamic, windows, funding, in_kernel)):
+        result, engine_runs = in_loop, 1
     elif dynamic:
         result, engine_runs = _run_stateful(
             base,
