@@ -292,11 +292,12 @@ emit_signal(z > 0 or bars_since_entry > 96, exit("{ETH}"))
     assert any(t.exit_bar - t.entry_bar == 98 for t in trades if not t.is_open)
 
 
-def test_partial_exits_are_rejected_with_a_clear_code(source: MarketDataStore) -> None:
+def test_partial_exits_run_and_split_the_trades(source: MarketDataStore) -> None:
     script = RSI_30_70.replace(f'exit("{BTC}")', f'exit("{BTC}", 0.5)')
-    with pytest.raises(TradeforgeError) as info:
-        run_backtest_request(request(script), source)
-    assert info.value.code == "BACKTEST_UNSUPPORTED"
+    half = run_backtest_request(request(script), source).result
+    full = run_backtest_request(request(RSI_30_70), source).result
+    assert len(half.trades) > len({t.entry_bar for t in half.trades})
+    assert len(half.trades) > len(full.trades)
 
 
 def test_cancellation_between_stages_and_progress_order(source: MarketDataStore) -> None:

@@ -171,6 +171,8 @@ class Signals:
     ``size``/``size_type``/``order_type``/``order_price``/``stop_loss``/``take_profit``/
     ``trailing_stop`` are read at the *entry* signal's bar. Stop distances are fractions of
     the entry fill price (0.02 = 2 %); ``NaN`` or ``None`` disables them.
+    ``exit_fraction`` is read at the *exit* signal's bar: the share of the position an exit
+    closes, in (0, 1] (``NaN`` or ``None``: all of it; see tradeforge/docs/backtesting.md).
 
     Extension point: rules that depend on the position state (entry price, bars since entry,
     equity) are evaluated per bar by the DSL runtime; see tradeforge/docs/backtesting.md.
@@ -187,6 +189,7 @@ class Signals:
     stop_loss: ArrayOrScalar | None = None
     take_profit: ArrayOrScalar | None = None
     trailing_stop: ArrayOrScalar | None = None
+    exit_fraction: ArrayOrScalar | None = None
 
 
 @dataclass(frozen=True)
@@ -216,6 +219,10 @@ class _Arrays:
     trailing_stop: FloatArray
     funding: FloatArray = field(default_factory=lambda: np.zeros(0))
     has_short_entries: bool = True
+    # Share of the position each exit closes (one value for every bar, or one per bar) and
+    # the number of exit-signal bars with a share below 1 (they take the full kernel).
+    exit_fraction: FloatArray = field(default_factory=lambda: _ONE)
+    partial_exits: int = 0
     # Known to be market orders without stops or short entries (the signals fast path).
     plain: bool = False
 
@@ -291,7 +298,7 @@ def _all_nan(values: FloatArray) -> bool:
 
 # One value standing for every bar, shared by the runs that take the signals fast path below;
 # like _NO_FUNDING and the other module constants they are kernel inputs, never written.
-_ONE = np.ones(1, dtype=np.float64)
+_ONE: FloatArray = np.ones(1, dtype=np.float64)
 _NAN = np.full(1, np.nan)
 _MARKET = np.zeros(1, dtype=np.int64)
 _SIZE_TYPE_ARRAYS = {t: np.array([code], dtype=np.int64) for t, code in _SIZE_CODES.items()}
@@ -322,6 +329,7 @@ def _plain_arrays(signals: Signals, n: int) -> _Arrays | None:
         and signals.stop_loss is None
         and signals.take_profit is None
         and signals.trailing_stop is None
+        and signals.exit_fraction is None
     ):
         return None
     no_short = np.zeros(n, dtype=np.bool_)  # both short flags (inputs are only read)
@@ -384,6 +392,8 @@ def _signal_arrays(signals: Signals, n: int) -> _Arrays:
             bad = bool(np.any(values[~np.isnan(values)] <= 0))
         if bad:
             raise BacktestInputError(f"signals.{name} must be a positive fraction or NaN")
+    if signals.exit_fraction is not None:
+        _partial_exits(arrays, signals.exit_fraction, n)
     if _any_code(arrays.order_type):
         pending = _expand(arrays.order_type, n) != 0
         if np.any(pending & ~(_expand(arrays.order_price, n) > 0)):
@@ -393,9 +403,30 @@ def _signal_arrays(signals: Signals, n: int) -> _Arrays:
     return arrays
 
 
+def _partial_exits(arrays: _Arrays, value: ArrayOrScalar, n: int) -> None:
+    # Validate signals.exit_fraction (NaN: the whole position) and count the exit bars that
+    # close only part of it. Without any, the default stays: the run is today's exactly.
+    frac = _float_array(value, n, "exit_fraction", 1.0)
+    with np.errstate(invalid="ignore"):
+        bad = bool(np.any(~np.isnan(frac) & ~((frac > 0.0) & (frac <= 1.0))))
+    if bad:
+        raise BacktestInputError(
+            "signals.exit_fraction must be in (0, 1] or NaN (the whole position)",
+            suggestion="Use 0.5 to close half of the position, 1.0 (or NaN) to close all of it.",
+        )
+    frac = np.where(np.isnan(frac), 1.0, frac)
+    exits = arrays.exit_long | arrays.exit_short
+    partial = exits & (_expand(frac, n) < 1.0 - 1e-12)
+    count = int(np.count_nonzero(partial))
+    if count:
+        arrays.exit_fraction = np.ascontiguousarray(frac)
+        arrays.partial_exits = count
+
+
 def _uses_full_kernel(a: _Arrays, config: BacktestConfig, has_funding: bool) -> bool:
     if (
         config.leverage != 1.0
+        or a.partial_exits > 0
         or has_funding
         or config.portfolio_stop_loss is not None
         or config.portfolio_take_profit is not None
@@ -674,7 +705,7 @@ def _run_arrays(
     equity, _, position, _, fills, trades = k.simulate_portfolio_nb(
         col(candles.open), col(candles.high), col(candles.low), col(candles.close),
         col(a.entry_long), col(a.exit_long), col(a.entry_short), col(a.exit_short),
-        col(a.size), col(a.size_type), col(a.order_type), col(a.order_price),
+        col(a.exit_fraction), col(a.size), col(a.size_type), col(a.order_type), col(a.order_price),
         col(a.stop_loss), col(a.take_profit), col(a.trailing_stop), col(funding),
         np.array([config.leverage]), np.array([config.min_quantity]),
         np.array([config.quantity_step]), initial_cash, config.fee_maker, config.fee_taker,
@@ -701,8 +732,10 @@ def _log_buffers() -> tuple[FloatArray, FloatArray]:
 
 
 def _capacity(a: _Arrays) -> int:
-    # Entry-signal bars bound the order log (see kernels.simulate_simple_nb).
-    return int(np.count_nonzero(a.entry_long)) + int(np.count_nonzero(a.entry_short))
+    # Entry-signal bars bound the order log (see kernels.simulate_simple_nb); each partial
+    # exit adds one fill and one trade record.
+    entries = int(np.count_nonzero(a.entry_long)) + int(np.count_nonzero(a.entry_short))
+    return entries + a.partial_exits
 
 
 def _parameters(config: BacktestConfig, parameters: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -1113,6 +1146,7 @@ def _run_cross(
         sig["exit_long"],
         sig["entry_short"],
         sig["exit_short"],
+        per_bar("exit_fraction", 1.0),
         per_bar("size", 1.0),
         per_bar("size_type", 0),
         per_bar("order_type", 0),

@@ -22,6 +22,7 @@ from tradeforge.backtest.fills import (
     liquidation_price,
     market_fill_price,
     order_quantity,
+    round_quantity,
     stop_fill_price,
 )
 from tradeforge.backtest.kernels_common import (
@@ -87,6 +88,7 @@ def simulate_portfolio_nb(
     exit_long: np.ndarray,
     entry_short: np.ndarray,
     exit_short: np.ndarray,
+    exit_frac: np.ndarray,
     size: np.ndarray,
     size_type: np.ndarray,
     order_type: np.ndarray,
@@ -119,9 +121,9 @@ def simulate_portfolio_nb(
     """Run ``k`` assets on one shared balance with every order and risk feature.
 
     Per-bar inputs are asset-major ``(k, n)`` (one row per asset, see the module docstring).
-    ``size``, ``size_type``, ``order_type``, ``order_price``, ``sl_pct``, ``tp_pct``,
-    ``trail_pct`` and ``funding_rate`` may also be ``(k, 1)``: one value per asset for every
-    bar. ``leverage``, ``min_qty`` and ``qty_step`` have one value per asset.
+    ``exit_frac``, ``size``, ``size_type``, ``order_type``, ``order_price``, ``sl_pct``,
+    ``tp_pct``, ``trail_pct`` and ``funding_rate`` may also be ``(k, 1)``: one value per asset
+    for every bar. ``leverage``, ``min_qty`` and ``qty_step`` have one value per asset.
 
     Per-bar phases for each asset that has a candle: (1) funding on the carried position at
     the open; (2) gaps through a stop, take-profit or liquidation price fill at the open;
@@ -132,12 +134,15 @@ def simulate_portfolio_nb(
     freed collateral is available. Equity is marked at each close; portfolio-level stops are
     checked there and close everything at the next fill point.
 
-    ``capacity`` is the number of entry-signal cells over all assets (see
-    :func:`simulate_simple_nb`). The ``sub_*`` arrays carry an optional lower timeframe
-    (see :func:`intrabar_exit_nb`): ``sub_start``/``sub_end`` are ``(n, k)`` int64 offsets of
-    the sub-bars inside each bar into the flat ``sub_open``/``sub_high``/``sub_low``/``sub_ok``
-    arrays (a start of -1: no lower timeframe for that asset); pass ``(0, 0)``-shaped offsets
-    (and empty arrays) for none at all.
+    ``exit_frac`` is the share of the position a signal exit closes (see
+    :func:`_reduce_position`); a reversal and a portfolio stop always close everything.
+    ``capacity`` is the number of entry-signal cells over all assets plus the number of
+    partial-exit cells (see :func:`simulate_simple_nb`). The ``sub_*`` arrays carry an
+    optional lower timeframe (see :func:`intrabar_exit_nb`): ``sub_start``/``sub_end`` are
+    ``(n, k)`` int64 offsets of the sub-bars inside each bar into the flat
+    ``sub_open``/``sub_high``/``sub_low``/``sub_ok`` arrays (a start of -1: no lower
+    timeframe for that asset); pass ``(0, 0)``-shaped offsets (and empty arrays) for none
+    at all.
 
     Returns ``(equity, balance, position, funding, fills, trades)``; ``position`` and
     ``funding`` are ``(n, k)``: signed quantity after each bar and funding paid in each bar
@@ -257,10 +262,13 @@ def simulate_portfolio_nb(
                     if entry_dir[j] != 0:
                         resting[j] = sig
                 if close_it and d != 0:
-                    balance, nf, nt = _close_position(
-                        j, i, d, o, reason, low[j, i], high[j, i], slippage, clamp,
-                        fee_taker, balance, fills, nf, trades, nt, direction, qty, entry_px,
-                        margin, entry_fee, entry_bar, funding_acc,
+                    frac = 1.0
+                    if sig >= 0 and exit_all_reason < 0 and entry_dir[j] == 0:
+                        frac = exit_frac[j, _row(exit_frac, sig)]
+                    balance, nf, nt = _reduce_position(
+                        j, i, d, o, reason, frac, min_qty[j], qty_step[j], low[j, i],
+                        high[j, i], slippage, clamp, fee_taker, balance, fills, nf, trades, nt,
+                        direction, qty, entry_px, margin, entry_fee, entry_bar, funding_acc,
                     )  # fmt: skip
 
         # Phase 3b: entries placed for this bar (market at the open, or resting limit/stop).
@@ -406,10 +414,13 @@ def simulate_portfolio_nb(
                     )
                 entry_dir[j] = new_dir
                 if close_it and d != 0:
-                    balance, nf, nt = _close_position(
-                        j, i, d, c, reason, low[j, i], high[j, i], slippage, clamp,
-                        fee_taker, balance, fills, nf, trades, nt, direction, qty, entry_px,
-                        margin, entry_fee, entry_bar, funding_acc,
+                    frac = 1.0
+                    if exit_all_reason < 0 and new_dir == 0:
+                        frac = exit_frac[j, _row(exit_frac, i)]
+                    balance, nf, nt = _reduce_position(
+                        j, i, d, c, reason, frac, min_qty[j], qty_step[j], low[j, i],
+                        high[j, i], slippage, clamp, fee_taker, balance, fills, nf, trades, nt,
+                        direction, qty, entry_px, margin, entry_fee, entry_bar, funding_acc,
                     )  # fmt: skip
             for j in range(k):
                 new_dir = entry_dir[j]
@@ -523,6 +534,78 @@ def _close_position(
     direction[j] = 0
     qty[j] = 0.0
     margin[j] = 0.0
+    return balance, nf, nt
+
+
+@njit(cache=True)
+def _reduce_position(
+    j: int,
+    i: int,
+    d: int,
+    ref_px: float,
+    reason: int,
+    frac: float,
+    min_qty: float,
+    qty_step: float,
+    bar_low: float,
+    bar_high: float,
+    slippage: float,
+    clamp: bool,
+    fee_taker: float,
+    balance: float,
+    fills: np.ndarray,
+    nf: int,
+    trades: np.ndarray,
+    nt: int,
+    direction: np.ndarray,
+    qty: np.ndarray,
+    entry_px: np.ndarray,
+    margin: np.ndarray,
+    entry_fee: np.ndarray,
+    entry_bar: np.ndarray,
+    funding_acc: np.ndarray,
+) -> tuple[float, int, int]:
+    """Close the share ``frac`` of position ``j`` at market from ``ref_px`` in bar ``i``.
+
+    ``frac >= 1 - 1e-12`` (or NaN) is :func:`_close_position`. Otherwise the closed quantity
+    is ``frac * qty`` rounded down to ``qty_step``; when it rounds to zero or below
+    ``min_qty`` nothing happens, and when the remainder would fall below ``min_qty`` the
+    whole position closes. The closed part is logged as its own trade with its pro-rata
+    share of the entry fee and the funding paid so far; the remainder keeps the entry bar,
+    price, stops and the rest of the entry fee, funding and margin.
+    """
+    if not frac < 1.0 - 1e-12:
+        return _close_position(
+            j, i, d, ref_px, reason, bar_low, bar_high, slippage, clamp, fee_taker, balance,
+            fills, nf, trades, nt, direction, qty, entry_px, margin, entry_fee, entry_bar,
+            funding_acc,
+        )  # fmt: skip
+    held = qty[j]
+    part = round_quantity(frac * held, qty_step)
+    if not part > 0.0 or part < min_qty:
+        return balance, nf, nt
+    rest = held - part
+    if not rest > 1e-12 * held or rest < min_qty:
+        return _close_position(
+            j, i, d, ref_px, reason, bar_low, bar_high, slippage, clamp, fee_taker, balance,
+            fills, nf, trades, nt, direction, qty, entry_px, margin, entry_fee, entry_bar,
+            funding_acc,
+        )  # fmt: skip
+    share = part / held
+    px = market_fill_price(ref_px, -d, slippage, bar_low, bar_high, clamp)
+    fee = fee_for(part, px, fee_taker)
+    part_entry_fee = entry_fee[j] * share
+    part_funding = funding_acc[j] * share
+    balance += d * part * (px - entry_px[j]) - fee
+    nf = _log_fill(fills, nf, i, j, -d, part, px, fee, reason, ORDER_MARKET, STATUS_FILLED)
+    nt = _log_trade(
+        trades, nt, j, d, entry_bar[j], i, part, entry_px[j], px,
+        part_entry_fee, fee, part_funding, reason, AMBIGUITY_NONE, False,
+    )  # fmt: skip
+    qty[j] = rest
+    entry_fee[j] -= part_entry_fee
+    funding_acc[j] -= part_funding
+    margin[j] -= margin[j] * share
     return balance, nf, nt
 
 

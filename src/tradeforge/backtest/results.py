@@ -360,7 +360,8 @@ class BacktestResult:
             # Held at the closes of [entry bar, exit bar); an open trade to the last bar.
             stop = n if row[k.TRADE_IS_OPEN] else int(row[k.TRADE_EXIT_BAR])
             direction[start:stop] = int(row[k.TRADE_DIRECTION])
-            quantity[start:stop] = row[k.TRADE_QTY]
+            # The parts of a partially closed position share its entry bar: they add up.
+            quantity[start:stop] += row[k.TRADE_QTY]
             entry_price[start:stop] = row[k.TRADE_ENTRY_PRICE]
             since[start:stop] = np.arange(stop - start)
         return PositionState(ts, direction, quantity, entry_price, since)

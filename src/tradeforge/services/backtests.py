@@ -28,8 +28,8 @@ Translation rules (DSL action -> engine):
   finite positive number on its bar is skipped and counted in the warnings.
 * ``exit(t)`` -> ``exit_long`` and ``exit_short`` (it closes either side). On one bar an
   entry and an exit of the same side cancel out (the engine's rule).
-* ``exit(t, fraction)`` with a fraction below 1 is rejected (``BACKTEST_UNSUPPORTED``):
-  the engine has no partial exits.
+* ``exit(t, fraction)`` with a fraction below 1 -> ``exit_fraction`` on that bar: the
+  engine closes that share of the position (a partial exit, see docs/backtesting.md).
 * A script whose actions name fixed tickers runs once with the universe's first ticker as
   the current symbol; actions for another ticker act on that ticker's next bar that opens
   at or after the signal bar's close. A per-symbol script (``current_ticker``) runs once
@@ -649,15 +649,10 @@ def to_engine_signals(orders: _Orders, ticker: str, warnings: list[str]) -> Sign
     """Translate one ticker's merged DSL actions into engine :class:`Signals`."""
     n = orders.exit.shape[0]
     frac = orders.exit_fraction
-    partial = orders.exit & (frac < 1.0 - 1e-12)
-    if partial.any():
-        bar = int(np.flatnonzero(partial)[0])
-        raise BacktestUnsupportedError(
-            f"exit({ticker}, fraction={float(frac[bar]):g}) closes part of a position; the "
-            "backtest engine has no partial exits",
-            suggestion="Use exit(ticker) to close the whole position.",
-            details={"ticker": ticker, "bar": bar},
-        )
+    with np.errstate(invalid="ignore"):
+        partial = orders.exit & (frac < 1.0 - 1e-12)
+    # Partial exits: the share on exit bars (1 elsewhere); None keeps today's full exits.
+    exit_fraction = np.where(partial, frac, 1.0) if partial.any() else None
     entries = orders.entry_long | orders.entry_short
     size = np.ones(n)
     kinds = np.zeros(n, dtype=np.int64)  # 0 weight, 1 amount, 2 quantity, -1 invalid
@@ -704,6 +699,7 @@ def to_engine_signals(orders: _Orders, ticker: str, warnings: list[str]) -> Sign
         stop_loss=stop(orders.stop_loss),
         take_profit=stop(orders.take_profit),
         trailing_stop=stop(orders.trailing_stop),
+        exit_fraction=exit_fraction,
     )
 
 
@@ -1102,7 +1098,8 @@ def run_backtest_request(
         DslError: the script does not compile (``DSL_*``), or ``TA_OUT_OF_RANGE`` when the
             history before ``start_date`` is too short for the warm-up.
         DataUnavailableError: no candles for a ticker in the window (``DATA_UNAVAILABLE``).
-        BacktestUnsupportedError: partial exits (``BACKTEST_UNSUPPORTED``).
+        BacktestUnsupportedError: a ladder strategy whose start/stop conditions read the
+            position state (``BACKTEST_UNSUPPORTED``).
         BacktestCancelledError: ``is_cancelled()`` returned true.
     """
     timings: dict[str, float] = {}
