@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pytest
 
 from tradeforge.adapters.candles import MarketDataStore, open_market_data
 from tradeforge.backtest import Ambiguity
+from tradeforge.services import backtests
 from tradeforge.services.backtests import BacktestRequest, run_backtest_request
 
 BTC = "BINANCE:BTC/USDT"
@@ -57,3 +59,21 @@ def test_1m_request_loads_no_lower_timeframe(source: MarketDataStore) -> None:
     outcome = run_backtest_request(req, source)
     assert outcome.result.fingerprint.intrabar_sha256 is None
     assert outcome.result.stats.intrabar_resolved_bars == 0
+
+
+def test_the_row_cap_passes_over_a_too_fine_lower_timeframe(
+    source: MarketDataStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    req = BacktestRequest(SCRIPT, (BTC,), date(2025, 6, 1), date(2025, 7, 31))
+    # 61 days are ~88k 1m candles and ~17.6k 5m ones: under a 50k cap the 5m settles them.
+    monkeypatch.setattr(backtests, "MAX_INTRABAR_ROWS", 50_000)
+    result = run_backtest_request(req, source).result
+    step = np.diff(result.intrabar[BTC].timestamp)
+    assert int(step.min()) == 5 * 60_000
+    assert result.stats.intrabar_resolved_bars > 0
+    # Under a 1k cap no lower timeframe fits (30m would be ~2.9k): the worst case is kept.
+    monkeypatch.setattr(backtests, "MAX_INTRABAR_ROWS", 1_000)
+    result = run_backtest_request(req, source).result
+    assert result.fingerprint.intrabar_sha256 is None
+    assert result.stats.ambiguous_bars > 0
+    assert result.stats.intrabar_resolved_bars == 0

@@ -109,6 +109,9 @@ STRATEGY_TYPES = ("signal", "dca", "grid")
 MODES = ("isolated", "cross")
 MAX_UNIVERSE = 20
 STATEFUL_SECONDS = 60.0  # wall-time budget of the per-bar state-dependent path
+#: Most lower-timeframe candles one ticker's request may load to settle same-bar stops
+#: (about 2 years of 1m); a longer window settles with a coarser lower timeframe, or none.
+MAX_INTRABAR_ROWS = 1_100_000
 IN_LOOP = True  # evaluate state-dependent rules in the kernel loop where they compile
 
 ProgressFn = Callable[[float, str], None]
@@ -795,12 +798,15 @@ def _load_intrabar(
 
     The finest stored timeframe below ``tf`` that divides it and covers the whole window;
     failing that, the finest one with candles inside the window (bars it misses are tagged
-    ``unresolved``). ``None`` for 1m or when nothing lower is stored.
+    ``unresolved``). A timeframe that would load more than :data:`MAX_INTRABAR_ROWS`
+    candles over the window is passed over. ``None`` for 1m or when nothing lower is stored.
     """
     step = TIMEFRAMES[tf]
     lower = [t for t, ms in sorted(TIMEFRAMES.items(), key=lambda x: x[1]) if step % ms == 0]
     partial: str | None = None
     for sub_tf in lower[: lower.index(tf)]:
+        if (end - start) // TIMEFRAMES[sub_tf] > MAX_INTRABAR_ROWS:
+            continue
         rng = source.available_range(inst.exchange_id, inst.symbol, sub_tf)
         if rng is None or rng[0] >= end or rng[1] < start:
             continue
