@@ -28,8 +28,9 @@ from tradeforge.backtest.engine import (
     BacktestConfig,
     BacktestInputError,
     FundingRates,
+    _check_candles,
+    _timeframe,
     align_funding,
-    infer_timeframe_ms,
     intrabar_layout,
 )
 from tradeforge.backtest.ladder_kernels import (
@@ -177,16 +178,23 @@ def dca_safety_orders(settings: DcaSettings) -> tuple[FloatArray, FloatArray]:
     return dev, amount
 
 
-def _check(candles: Candles, symbol: str, config: BacktestConfig) -> None:
+def _prepare(
+    candles: Candles,
+    symbol: str,
+    config: BacktestConfig | None,
+    timeframe_ms: int | None,
+    funding: FundingRates | None,
+    intrabar: Candles | None,
+) -> tuple[BacktestConfig, int, FloatArray, float | None, LadderIntrabar | None]:
+    """The checks and inputs both ladder runs share: the validated config, the bar length,
+    funding rates per bar with their coverage, and the intrabar layout."""
+    config = config or BacktestConfig()
     config.validate()
-    if len(candles) == 0:
-        raise BacktestInputError(
-            f"no candles for {symbol or 'the symbol'}",
-            suggestion="Request a date range inside the available market data.",
-        )
-    total = float(candles.open.sum() + candles.high.sum() + candles.low.sum())
-    if not math.isfinite(total + float(candles.close.sum())):
-        raise BacktestInputError(f"candles for {symbol or 'the symbol'} contain NaN prices")
+    gap = _check_candles(candles, symbol)  # the signal engine's check (empty, NaN prices)
+    tf = _timeframe(timeframe_ms, gap, candles.timestamp)
+    rates, coverage = _funding(candles, tf, funding)
+    sub = None if intrabar is None else ladder_intrabar(candles.timestamp, tf, intrabar, symbol)
+    return config, tf, rates, coverage, sub
 
 
 def _flags(values: npt.ArrayLike | None, n: int, name: str) -> tuple[BoolArray, bool]:
@@ -362,12 +370,10 @@ def run_dca(
         BacktestInputError: empty or NaN candles, invalid settings or config, or intrabar
             candles whose timeframe does not divide the bars'.
     """
-    config = config or BacktestConfig()
-    _check(candles, symbol, config)
+    config, tf, rates, coverage, sub = _prepare(
+        candles, symbol, config, timeframe_ms, funding, intrabar
+    )
     _check_dca(settings)
-    tf = timeframe_ms or infer_timeframe_ms(candles.timestamp)
-    rates, coverage = _funding(candles, tf, funding)
-    sub = None if intrabar is None else ladder_intrabar(candles.timestamp, tf, intrabar, symbol)
     out = simulate_dca(candles, settings, config, start, rates, sub)
     return _result(candles, symbol, config, tf, out, coverage, script, parameters, intrabar)
 
@@ -404,12 +410,10 @@ def run_grid(
         BacktestInputError: empty or NaN candles, invalid settings or config, or intrabar
             candles whose timeframe does not divide the bars'.
     """
-    config = config or BacktestConfig()
-    _check(candles, symbol, config)
+    config, tf, rates, coverage, sub = _prepare(
+        candles, symbol, config, timeframe_ms, funding, intrabar
+    )
     _check_grid(settings)
-    tf = timeframe_ms or infer_timeframe_ms(candles.timestamp)
-    rates, coverage = _funding(candles, tf, funding)
-    sub = None if intrabar is None else ladder_intrabar(candles.timestamp, tf, intrabar, symbol)
     out = simulate_grid(candles, settings, config, start, stop, rates, sub)
     return _result(candles, symbol, config, tf, out, coverage, script, parameters, intrabar)
 
